@@ -1,0 +1,104 @@
+"""Xinyuan 心愿: micro-wishes, volunteers and the 心愿积分制 points ledger."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from flask import Flask, request
+
+from app.config import check_production_safety, config_class
+from app.db import configure_sqlite, set_write_intent
+from app.errors import register_error_handlers
+from app.extensions import api, db, jwt, limiter, migrate
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def create_app(config: Mapping | type | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    load_config(app, config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_request_hooks(app)
+    register_commands(app)
+    return app
+
+
+def load_config(app: Flask, config: Mapping | type | None) -> None:
+    app.config.from_object(config_class())
+    if isinstance(config, Mapping):
+        app.config.update(config)
+    elif config is not None:
+        app.config.from_object(config)
+    check_production_safety(app.config)
+    app.json.ensure_ascii = False  # Chinese stays readable in every JSON body
+    app.json.sort_keys = False
+    if not app.debug:
+        logging.basicConfig(level=logging.INFO)
+
+
+def register_extensions(app: Flask) -> None:
+    from app.auth.tokens import init_tokens
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(_migrations_dir()))
+    jwt.init_app(app)
+    init_tokens(app)
+    limiter.init_app(app)
+    api.init_app(app, spec_kwargs={"info": {"description": _API_DESCRIPTION}})
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    with app.app_context():
+        configure_sqlite(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+
+
+def register_blueprints(app: Flask) -> None:
+    from app.auth.routes import blp as auth_blp
+    from app.communities.routes import blp as communities_blp
+    from app.ops.routes import bp as ops_bp
+
+    api.register_blueprint(auth_blp)
+    api.register_blueprint(communities_blp)
+    app.register_blueprint(ops_bp)
+
+
+def register_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def declare_write_intent():
+        # Requests that may write take SQLite's write lock when their transaction begins.
+        set_write_intent(request.method not in SAFE_METHODS)
+
+    @app.after_request
+    def commit_session(response):
+        # The request commits once, and only when it succeeded.
+        if response.status_code < 400:
+            db.session.commit()
+        else:
+            db.session.rollback()
+        return response
+
+
+def register_commands(app: Flask) -> None:
+    from app.cli import register
+
+    register(app)
+
+
+def _migrations_dir():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent / "migrations"
+
+
+_API_DESCRIPTION = """\
+心愿 (Xinyuan) runs a neighbourhood's micro-wish and volunteer-points scheme.
+
+* Authenticate with `POST /api/v1/auth/login`, then send `Authorization: Bearer <access_token>`.
+* Errors are always JSON: `{"code", "status", "error", "message", "errors"}`; `error` is a stable
+  slug, `message` is Chinese by default and English with `Accept-Language: en`.
+* Lists take `?page=&per_page=` (max 100) and answer `{"items", "page", "per_page", "total"}`.
+* Timestamps are ISO 8601 in Asia/Shanghai (+08:00).
+"""

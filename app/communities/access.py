@@ -1,0 +1,79 @@
+"""The one way every view says "this needs role R in the community of this object".
+
+    community = access.community(cid, Role.ORGANISER)
+    team = access.load(Team, tid, Role.ORGANISER)
+
+A caller who is not a member of the object's community gets 404, exactly as if the object did
+not exist, so ids of other communities reveal nothing. A member whose role is not enough gets 403.
+Platform admins pass every check. Any model with a `community_id` column works with `load`.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import sqlalchemy as sa
+from flask_jwt_extended import current_user
+
+from app.communities.models import ROLE_LABELS, Community, Membership, Role
+from app.errors import Forbidden, NotFound
+from app.extensions import db
+from app.i18n import current_language
+
+T = TypeVar("T")
+
+
+def membership(user_id: int, community_id: int) -> Membership | None:
+    return db.session.scalar(
+        sa.select(Membership).where(
+            Membership.community_id == community_id, Membership.user_id == user_id
+        )
+    )
+
+
+def require(community_id: int, *roles: Role) -> Membership | None:
+    """Check the current user holds one of `roles` (any role if none given) in the community.
+
+    Returns the membership (None for an admin who is not a member).
+    """
+    member = membership(current_user.id, community_id)
+    if member is None:
+        if current_user.is_admin and db.session.get(Community, community_id) is not None:
+            return None
+        raise NotFound()
+    if roles and Role(member.role) not in roles and not current_user.is_admin:
+        lang = current_language()
+        raise Forbidden("role_required", roles="/".join(ROLE_LABELS[r][lang] for r in roles))
+    return member
+
+
+def community(community_id: int, *roles: Role) -> Community:
+    """Load a community the current user may see with one of `roles`."""
+    require(community_id, *roles)
+    found = db.session.get(Community, community_id)
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def load(model: type[T], object_id: int, *roles: Role) -> T:
+    """Load an object of a community and check the current user's role there."""
+    found = db.session.get(model, object_id)
+    if found is None:
+        raise NotFound()
+    require(found.community_id, *roles)
+    return found
+
+
+def is_organiser(community_id: int) -> bool:
+    if current_user.is_admin:
+        return True
+    member = membership(current_user.id, community_id)
+    return member is not None and member.role == Role.ORGANISER
+
+
+def visible_community_ids() -> sa.Select | None:
+    """The ids of communities the current user belongs to (None: all, for an admin)."""
+    if current_user.is_admin:
+        return None
+    return sa.select(Membership.community_id).where(Membership.user_id == current_user.id)

@@ -1,0 +1,286 @@
+"""Communities, members and their roles, volunteer profiles, teams."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from app.auth.models import User
+from app.auth.service import find_user_by_phone
+from app.communities.models import Community, Membership, Role, Team, TeamMember, VolunteerProfile
+from app.db import utcnow
+from app.errors import Conflict, NotFound, ValidationFailed, register_messages
+from app.extensions import db
+
+# The fixed list of volunteer skills: stable codes for clients, Chinese labels for people.
+SKILLS: dict[str, str] = {
+    "repair": "水电维修",
+    "housekeeping": "家政",
+    "caregiving": "陪护",
+    "legal": "法律咨询",
+    "errands": "跑腿代购",
+    "medical": "医疗护理",
+    "counselling": "心理疏导",
+    "digital": "手机电脑",
+    "tutoring": "学业辅导",
+    "haircut": "理发",
+    "driving": "驾驶接送",
+    "culture": "文艺宣传",
+}
+
+register_messages({
+    "community_code_taken": {
+        "zh": "社区编码已被使用，请换一个。",
+        "en": "That community code is taken; choose another.",
+    },
+    "user_not_registered": {
+        "zh": "该手机号尚未注册，请先请对方注册后再添加。",
+        "en": "No account uses that phone number; ask the person to register first.",
+    },
+    "already_member": {
+        "zh": "此人已是本社区成员，如需调整请修改其角色。",
+        "en": "This person is already a member; change their role instead.",
+    },
+    "last_organiser": {
+        "zh": "社区至少需要一名工作人员，请先任命另一名工作人员。",
+        "en": "A community needs at least one organiser; appoint another one first.",
+    },
+    "team_name_taken": {
+        "zh": "本社区已有同名队伍，请换一个名称。",
+        "en": "This community already has a team of that name.",
+    },
+    "already_in_team": {
+        "zh": "此人已在队伍中。",
+        "en": "This person is already in the team.",
+    },
+})
+
+
+# --- communities --------------------------------------------------------------------------
+
+def create_community(name: str, code: str, street: str = "", district: str = "",
+                     organiser_phone: str | None = None) -> Community:
+    if db.session.scalar(sa.select(Community.id).where(Community.code == code)) is not None:
+        raise Conflict("community_code_taken")
+    community = Community(name=name, code=code, street=street, district=district)
+    db.session.add(community)
+    try:
+        db.session.flush()
+    except sa.exc.IntegrityError:
+        db.session.rollback()
+        raise Conflict("community_code_taken") from None
+    if organiser_phone:
+        add_member(community, Role.ORGANISER, phone=organiser_phone)
+    return community
+
+
+def communities_query(visible_ids: sa.Select | None) -> sa.Select:
+    query = sa.select(Community).order_by(Community.id)
+    if visible_ids is not None:
+        query = query.where(Community.id.in_(visible_ids))
+    return query
+
+
+def _lock_community(community: Community) -> None:
+    """Serialise role changes within one community (PostgreSQL; SQLite's BEGIN IMMEDIATE already
+    serialises every writer), so two organisers cannot demote each other to none."""
+    db.session.execute(
+        sa.select(Community.id).where(Community.id == community.id).with_for_update()
+    )
+
+
+# --- members ------------------------------------------------------------------------------
+
+def _find_user(phone: str | None, user_id: int | None) -> User:
+    user = find_user_by_phone(phone) if phone else db.session.get(User, user_id)
+    if user is None:
+        field = "phone" if phone else "user_id"
+        raise NotFound("user_not_registered", errors={field: ["not registered"]})
+    return user
+
+
+def add_member(community: Community, role: Role, *, phone: str | None = None,
+               user_id: int | None = None) -> Membership:
+    user = _find_user(phone, user_id)
+    exists = db.session.scalar(
+        sa.select(Membership.id).where(
+            Membership.community_id == community.id, Membership.user_id == user.id
+        )
+    )
+    if exists is not None:
+        raise Conflict("already_member")
+    member = Membership(community_id=community.id, user_id=user.id, role=Role(role).value,
+                        user=user)
+    db.session.add(member)
+    try:
+        db.session.flush()
+    except sa.exc.IntegrityError:
+        db.session.rollback()
+        raise Conflict("already_member") from None
+    return member
+
+
+def members_query(community: Community, role: Role | None) -> sa.Select:
+    query = sa.select(Membership).where(Membership.community_id == community.id)
+    if role is not None:
+        query = query.where(Membership.role == role.value)
+    return query.order_by(Membership.id)
+
+
+def get_member(community: Community, user_id: int) -> Membership:
+    member = db.session.scalar(
+        sa.select(Membership).where(
+            Membership.community_id == community.id, Membership.user_id == user_id
+        )
+    )
+    if member is None:
+        raise NotFound()
+    return member
+
+
+def _organiser_count(community: Community) -> int:
+    return db.session.scalar(
+        sa.select(sa.func.count()).where(
+            Membership.community_id == community.id, Membership.role == Role.ORGANISER.value
+        )
+    )
+
+
+def change_role(community: Community, user_id: int, role: Role) -> Membership:
+    _lock_community(community)
+    member = get_member(community, user_id)
+    if (member.role == Role.ORGANISER and role != Role.ORGANISER
+            and _organiser_count(community) <= 1):
+        raise Conflict("last_organiser")
+    member.role = Role(role).value
+    if role == Role.RESIDENT:
+        _leave_teams(community, user_id)
+    db.session.flush()
+    return member
+
+
+def remove_member(community: Community, user_id: int) -> None:
+    _lock_community(community)
+    member = get_member(community, user_id)
+    if member.role == Role.ORGANISER and _organiser_count(community) <= 1:
+        raise Conflict("last_organiser")
+    _leave_teams(community, user_id)
+    db.session.delete(member)
+    db.session.flush()
+
+
+def _leave_teams(community: Community, user_id: int) -> None:
+    db.session.execute(
+        sa.delete(TeamMember).where(
+            TeamMember.community_id == community.id, TeamMember.user_id == user_id
+        )
+    )
+    db.session.execute(
+        sa.update(Team)
+        .where(Team.community_id == community.id, Team.leader_id == user_id)
+        .values(leader_id=None)
+    )
+    db.session.expire_all()
+
+
+# --- volunteer profiles -------------------------------------------------------------------
+
+def profile_of(user: User) -> VolunteerProfile | None:
+    return db.session.get(VolunteerProfile, user.id)
+
+
+def update_profile(user: User, changes: dict) -> VolunteerProfile:
+    profile = profile_of(user)
+    if profile is None:
+        profile = VolunteerProfile(user_id=user.id, party_member=False, skills=[], tags=[])
+        db.session.add(profile)
+    for key, value in changes.items():
+        setattr(profile, key, value)
+    profile.updated_at = utcnow()
+    db.session.flush()
+    return profile
+
+
+# --- teams --------------------------------------------------------------------------------
+
+def _require_team_eligible(community: Community, user_id: int, field: str) -> None:
+    member = db.session.scalar(
+        sa.select(Membership).where(
+            Membership.community_id == community.id, Membership.user_id == user_id
+        )
+    )
+    if member is None or member.role not in (Role.VOLUNTEER, Role.ORGANISER):
+        raise ValidationFailed(field, {
+            "zh": "必须是本社区的志愿者或工作人员。",
+            "en": "Must be a volunteer or organiser of this community.",
+        })
+
+
+def create_team(community: Community, name: str, description: str = "",
+                leader_id: int | None = None) -> Team:
+    if leader_id is not None:
+        _require_team_eligible(community, leader_id, "leader_id")
+    _ensure_team_name_free(community, name)
+    team = Team(community_id=community.id, name=name, description=description,
+                leader_id=leader_id)
+    db.session.add(team)
+    db.session.flush()
+    if leader_id is not None:
+        team.members.append(TeamMember(user_id=leader_id, community_id=community.id))
+        db.session.flush()
+    return team
+
+
+def _ensure_team_name_free(community: Community, name: str, except_id: int | None = None) -> None:
+    query = sa.select(Team.id).where(Team.community_id == community.id, Team.name == name)
+    if except_id is not None:
+        query = query.where(Team.id != except_id)
+    if db.session.scalar(query) is not None:
+        raise Conflict("team_name_taken")
+
+
+def teams_query(community: Community) -> sa.Select:
+    return sa.select(Team).where(Team.community_id == community.id).order_by(Team.id)
+
+
+def update_team(team: Team, changes: dict) -> Team:
+    community = db.session.get(Community, team.community_id)
+    if "name" in changes:
+        _ensure_team_name_free(community, changes["name"], except_id=team.id)
+    if changes.get("leader_id") is not None:
+        _require_team_eligible(community, changes["leader_id"], "leader_id")
+        if all(m.user_id != changes["leader_id"] for m in team.members):
+            team.members.append(TeamMember(user_id=changes["leader_id"],
+                                           community_id=team.community_id))
+    for key, value in changes.items():
+        setattr(team, key, value)
+    db.session.flush()
+    return team
+
+
+def delete_team(team: Team) -> None:
+    db.session.delete(team)
+    db.session.flush()
+
+
+def add_team_member(team: Team, user_id: int) -> Team:
+    community = db.session.get(Community, team.community_id)
+    _require_team_eligible(community, user_id, "user_id")
+    if any(m.user_id == user_id for m in team.members):
+        raise Conflict("already_in_team")
+    team.members.append(TeamMember(user_id=user_id, community_id=team.community_id))
+    try:
+        db.session.flush()
+    except sa.exc.IntegrityError:
+        db.session.rollback()
+        raise Conflict("already_in_team") from None
+    return team
+
+
+def remove_team_member(team: Team, user_id: int) -> None:
+    member = next((m for m in team.members if m.user_id == user_id), None)
+    if member is None:
+        raise NotFound()
+    team.members.remove(member)
+    if team.leader_id == user_id:
+        team.leader_id = None
+    db.session.flush()

@@ -1,0 +1,112 @@
+"""Configuration read from environment variables.
+
+`XINYUAN_ENV` picks the class (development, testing, production); every setting can be
+overridden by an environment variable of the same name, and `create_app(config)` can override
+again with a mapping, which is how the tests build isolated apps.
+"""
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
+
+# Shipped in the source so a newcomer can start without configuring anything; production refuses it.
+DEV_SECRET = "xinyuan-development-secret-change-me-0000000000"
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+class Config:
+    ENV_NAME = "development"
+    SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET)
+    SQLALCHEMY_DATABASE_URI = os.environ.get(
+        "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'xinyuan.sqlite3'}"
+    )
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    SQLITE_BUSY_TIMEOUT_MS = _env_int("SQLITE_BUSY_TIMEOUT_MS", 30000)
+
+    # JWT: the algorithm is pinned for encoding and decoding so a token can never pick its own.
+    JWT_SECRET_KEY = os.environ.get("JWT_SECRET_KEY") or os.environ.get("SECRET_KEY", DEV_SECRET)
+    JWT_ALGORITHM = "HS256"
+    JWT_DECODE_ALGORITHMS = ["HS256"]
+    JWT_ACCESS_TOKEN_EXPIRES = timedelta(seconds=_env_int("JWT_ACCESS_SECONDS", 15 * 60))
+    JWT_REFRESH_TOKEN_EXPIRES = timedelta(seconds=_env_int("JWT_REFRESH_SECONDS", 30 * 86400))
+    JWT_TOKEN_LOCATION = ["headers"]
+    JWT_ERROR_MESSAGE_KEY = "message"
+
+    MAX_CONTENT_LENGTH = 1024 * 1024
+    JSON_SORT_KEYS = False
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
+    TIMEZONE = "Asia/Shanghai"
+
+    RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_KEY_PREFIX = "xinyuan"
+    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+    REGISTER_RATE_LIMIT = os.environ.get("REGISTER_RATE_LIMIT", "5 per minute")
+
+    API_TITLE = "Xinyuan 心愿 API"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api/v1"
+    OPENAPI_JSON_PATH = "openapi.json"
+    OPENAPI_SWAGGER_UI_PATH = "docs"
+    # Served by our own route from the swagger-ui-bundle package: the docs work with no internet.
+    OPENAPI_SWAGGER_UI_URL = "/api/v1/docs/assets/"
+
+    DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "xinyuan2026")
+
+
+class DevelopmentConfig(Config):
+    pass
+
+
+class TestingConfig(Config):
+    ENV_NAME = "testing"
+    TESTING = True
+    # Tests exercise rate limiting explicitly with low limits of their own.
+    LOGIN_RATE_LIMIT = "10000 per minute"
+    REGISTER_RATE_LIMIT = "10000 per minute"
+
+
+class ProductionConfig(Config):
+    ENV_NAME = "production"
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def config_class() -> type[Config]:
+    name = os.environ.get("XINYUAN_ENV", "development").strip().lower()
+    if name not in CONFIGS:
+        raise RuntimeError(f"XINYUAN_ENV must be one of {', '.join(CONFIGS)}, not {name!r}")
+    return CONFIGS[name]
+
+
+def check_production_safety(config) -> None:
+    """Refuse to run production on the development secret or a short one."""
+    if config.get("ENV_NAME") != "production":
+        return
+    for key in ("SECRET_KEY", "JWT_SECRET_KEY"):
+        value = config.get(key) or ""
+        if value == DEV_SECRET or len(value) < 32:
+            raise RuntimeError(
+                f"{key} must be set to a private random value of at least 32 characters "
+                "in production (XINYUAN_ENV=production); refusing to start."
+            )
