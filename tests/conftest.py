@@ -1,0 +1,289 @@
+"""Test fixtures: a fresh isolated database per test, on SQLite or on PostgreSQL.
+
+The schema is built once per session by running the real migrations (`flask db upgrade`);
+each test then gets a copy (SQLite: a copied file) or an emptied database (PostgreSQL:
+TRUNCATE … RESTART IDENTITY), so every test starts from zero and tests that start real
+gunicorn workers see the same committed data the test wrote.
+
+Set TEST_DATABASE_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test) to run the
+whole suite on PostgreSQL. XINYUAN_REQUIRE_POSTGRES=1 turns "skipped: no PostgreSQL" into a
+failure, which is how CI proves the PostgreSQL tests ran.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from app import create_app
+from app.extensions import db
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
+REQUIRE_PG = os.environ.get("XINYUAN_REQUIRE_POSTGRES") == "1"
+PASSWORD = "correct horse 马"
+TEST_SECRET = "test-secret-" + "x" * 40
+
+if REQUIRE_PG and not PG_URL:
+    raise RuntimeError("XINYUAN_REQUIRE_POSTGRES=1 needs TEST_DATABASE_URL")
+
+
+def base_config(url: str) -> dict:
+    return {
+        "TESTING": True,
+        "ENV_NAME": "testing",
+        "SQLALCHEMY_DATABASE_URI": url,
+        "SECRET_KEY": TEST_SECRET,
+        "JWT_SECRET_KEY": TEST_SECRET,
+        "LOGIN_RATE_LIMIT": "10000 per minute",
+        "REGISTER_RATE_LIMIT": "10000 per minute",
+        "RATELIMIT_STORAGE_URI": "memory://",
+    }
+
+
+def _upgrade(url: str) -> None:
+    from flask_migrate import upgrade
+
+    app = create_app(base_config(url))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_kind() -> str:
+    return "postgresql" if PG_URL else "sqlite"
+
+
+@pytest.fixture(scope="session")
+def _template(tmp_path_factory):
+    """Build the schema once, by migrations, and hand out what a test needs to get a copy."""
+    if PG_URL:
+        engine = sa.create_engine(PG_URL)
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+            conn.execute(sa.text("CREATE SCHEMA public"))
+        engine.dispose()
+        _upgrade(PG_URL)
+        engine = sa.create_engine(PG_URL)
+        with engine.connect() as conn:
+            tables = [r[0] for r in conn.execute(sa.text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'alembic_version'"))]
+        engine.dispose()
+        return {"kind": "postgresql", "url": PG_URL, "tables": tables}
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    _upgrade(f"sqlite:///{path}")
+    return {"kind": "sqlite", "path": path}
+
+
+@pytest.fixture
+def database_url(_template, tmp_path) -> str:
+    """The URL of a database holding the full schema and no rows, private to this test."""
+    if _template["kind"] == "postgresql":
+        engine = sa.create_engine(PG_URL)
+        with engine.begin() as conn:
+            conn.execute(sa.text(
+                "TRUNCATE " + ", ".join(f'"{t}"' for t in _template["tables"])
+                + " RESTART IDENTITY CASCADE"))
+        engine.dispose()
+        return PG_URL
+    path = tmp_path / "xinyuan.sqlite3"
+    shutil.copyfile(_template["path"], path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def make_app(database_url):
+    """Build more app instances on the same database (e.g. two 'servers' sharing it)."""
+    apps = []
+
+    def build(**overrides):
+        app = create_app({**base_config(database_url), **overrides})
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def password_hash() -> str:
+    from app.auth.passwords import hash_password
+
+    return hash_password(PASSWORD)
+
+
+class Factory:
+    """Makes rows directly (fast) and tokens without a login round-trip."""
+
+    def __init__(self, app, password_hash: str):
+        self.app = app
+        self.password_hash = password_hash
+        self._phones = iter(range(13700000000, 13799999999))
+
+    def user(self, name: str = "测试用户", *, phone: str | None = None, admin: bool = False):
+        from app.auth.models import User
+
+        with self.app.app_context():
+            user = User(phone=phone or str(next(self._phones)), display_name=name,
+                        password_hash=self.password_hash, is_admin=admin)
+            db.session.add(user)
+            db.session.commit()
+            db.session.refresh(user)
+            db.session.expunge(user)
+            return user
+
+    def community(self, code: str = "guanyuan", name: str = "管园村", organiser=None):
+        from app.communities.models import Community, Membership
+
+        with self.app.app_context():
+            community = Community(name=name, code=code, street="幸福街道", district="镜湖区")
+            db.session.add(community)
+            db.session.flush()
+            if organiser is not None:
+                db.session.add(Membership(community_id=community.id, user_id=organiser.id,
+                                          role="organiser"))
+            db.session.commit()
+            db.session.refresh(community)
+            db.session.expunge(community)
+            return community
+
+    def member(self, community, user, role: str):
+        from app.communities.models import Membership
+
+        with self.app.app_context():
+            db.session.add(Membership(community_id=community.id, user_id=user.id, role=role))
+            db.session.commit()
+        return user
+
+    def tokens(self, user) -> dict:
+        from app.auth.models import User
+        from app.auth.service import issue_tokens
+
+        with self.app.test_request_context():
+            tokens = issue_tokens(db.session.get(User, user.id))
+            db.session.commit()
+            return tokens
+
+    def headers(self, user, **extra) -> dict:
+        return {"Authorization": f"Bearer {self.tokens(user)['access_token']}", **extra}
+
+
+@pytest.fixture
+def factory(app, password_hash) -> Factory:
+    return Factory(app, password_hash)
+
+
+@pytest.fixture
+def world(factory):
+    """Two communities with an organiser, a volunteer and a resident each, and an admin."""
+    w = type("World", (), {})()
+    w.admin = factory.user("平台管理员", admin=True)
+    w.organiser = factory.user("李书记")
+    w.community = factory.community("guanyuan", "管园村", organiser=w.organiser)
+    w.volunteer = factory.member(w.community, factory.user("王建国"), "volunteer")
+    w.resident = factory.member(w.community, factory.user("王女士"), "resident")
+    w.other_organiser = factory.user("外社区书记")
+    w.other = factory.community("furong", "芙蓉社区", organiser=w.other_organiser)
+    w.other_volunteer = factory.member(w.other, factory.user("外社区志愿者"), "volunteer")
+    w.outsider = factory.user("路人")
+    return w
+
+
+# --- real worker processes ----------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    def __init__(self, url: str, process: subprocess.Popen, log: Path):
+        self.url, self.process, self.log = url, process, log
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def live_server(database_url, tmp_path, app):
+    """Start gunicorn with real worker processes on this test's database.
+
+    Call it with the number of workers and extra environment; it waits for /readyz.
+    """
+    servers: list[LiveServer] = []
+
+    def start(workers: int = 4, **env) -> LiveServer:
+        port = _free_port()
+        log = tmp_path / f"gunicorn-{port}.log"
+        environment = {
+            **os.environ,
+            "XINYUAN_ENV": "testing",
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": TEST_SECRET,
+            "JWT_SECRET_KEY": TEST_SECRET,
+            "RATELIMIT_STORAGE_URI": "memory://",
+            **{k: str(v) for k, v in env.items()},
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
+             "--timeout", "120", "--graceful-timeout", "5", "wsgi:app"],
+            cwd=ROOT, env=environment, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        )
+        server = LiveServer(f"http://127.0.0.1:{port}", process, log)
+        servers.append(server)
+        import requests
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited early:\n{log.read_text()[-3000:]}")
+            try:
+                if requests.get(f"{server.url}/readyz", timeout=1).status_code == 200:
+                    return server
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"gunicorn did not become ready:\n{log.read_text()[-3000:]}")
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url():
+    """PostgreSQL for the tests that need it specifically; skipped (with the reason) without."""
+    if not PG_URL:
+        if REQUIRE_PG:
+            pytest.fail("XINYUAN_REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set")
+        pytest.skip("PostgreSQL not configured: set TEST_DATABASE_URL to run this test")
+    return PG_URL
