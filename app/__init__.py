@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 
@@ -9,10 +10,11 @@ from flask import Flask, request
 
 from app.config import check_production_safety, config_class
 from app.db import configure_sqlite, set_write_intent
-from app.errors import register_error_handlers
+from app.errors import APIError, register_error_handlers
 from app.extensions import api, db, jwt, limiter, migrate
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def create_app(config: Mapping | type | None = None) -> Flask:
@@ -58,10 +60,12 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from app.auth.routes import blp as auth_blp
     from app.communities.routes import blp as communities_blp
+    from app.ledger.routes import blp as ledger_blp
     from app.ops.routes import bp as ops_bp
 
     api.register_blueprint(auth_blp)
     api.register_blueprint(communities_blp)
+    api.register_blueprint(ledger_blp)
     app.register_blueprint(ops_bp)
 
 
@@ -70,6 +74,25 @@ def register_request_hooks(app: Flask) -> None:
     def declare_write_intent():
         # Requests that may write take SQLite's write lock when their transaction begins.
         set_write_intent(request.method not in SAFE_METHODS)
+
+    @app.before_request
+    def refuse_unusable_body():
+        # The API reads JSON bodies only; another type would otherwise read as "every field
+        # missing". Decoding here also turns input the JSON decoder cannot take (nesting too
+        # deep for it: RecursionError) into a 400 instead of a 500.
+        if request.method not in BODY_METHODS or not request.path.startswith("/api/"):
+            return
+        if not request.content_length and "chunked" not in request.headers.get(
+                "Transfer-Encoding", "").lower():
+            return
+        if request.mimetype == "multipart/form-data":
+            return  # uploads, for the endpoints that take files
+        if not request.is_json:
+            raise APIError("unsupported_media_type", 415)
+        try:
+            json.loads(request.get_data(cache=True))
+        except (ValueError, RecursionError):
+            raise APIError("invalid_json", 400) from None
 
     @app.after_request
     def commit_session(response):

@@ -62,5 +62,8 @@ def seed_demo_command() -> None:
 
 
 def register(app: Flask) -> None:
+    from app.ledger.cli import register as register_ledger
+
     app.cli.add_command(users_cli)
     app.cli.add_command(seed_cli)
+    register_ledger(app)

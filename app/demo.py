@@ -12,6 +12,7 @@ from app.auth.models import User
 from app.auth.passwords import hash_password
 from app.communities.models import Community, Membership, Role, Team, TeamMember, VolunteerProfile
 from app.extensions import db
+from app.ledger.service import setup_community as setup_points
 
 COMMUNITY = {"code": "guanyuan", "name": "管园村", "street": "幸福街道", "district": "镜湖区"}
 
@@ -67,6 +68,7 @@ def seed_demo() -> dict:
         community = Community(**COMMUNITY)
         db.session.add(community)
         db.session.flush()
+    setup_points(community.id)
 
     accounts = [("admin", ADMIN[0], ADMIN[1])]
     _user(*ADMIN, password_hash, is_admin=True)

@@ -9,6 +9,7 @@ unexpected becomes a 500 whose body carries no trace (the trace goes to the log)
 from __future__ import annotations
 
 import re
+import time
 from http import HTTPStatus
 
 from flask import Flask, current_app, jsonify
@@ -205,6 +206,13 @@ _FIELD_MESSAGES_ZH: list[tuple[re.Pattern, str]] = [
     (re.compile(r"^Must be less than or equal to (-?\d+)\.$"), r"不能大于 \1。"),
     (re.compile(r"^Must be one of: (.*)\.$"), r"必须是以下之一：\1。"),
     (re.compile(r"^String does not match expected pattern\.$"), "格式不正确。"),
+    # Our own schemas' messages (app/schemas.py, app/communities/schemas.py).
+    (re.compile(r"^Not a valid mainland China mobile number.*$"),
+     "不是有效的中国大陆手机号（11 位数字，以 13–19 开头）。"),
+    (re.compile(r"^Contains control characters\.$"), "不能包含控制字符。"),
+    (re.compile(r"^2–32 lowercase letters, digits or '-'\.$"),
+     "须为 2–32 个小写字母、数字或“-”。"),
+    (re.compile(r"^Give exactly one of phone or user_id\.$"), "phone 和 user_id 须且只能填写一个。"),
 ]
 
 
@@ -280,6 +288,16 @@ def handle_http_exception(error: HTTPException):
 
 
 def _retry_after(error) -> int:
+    # The seconds left in the breached window (what flask-limiter puts in Retry-After), not
+    # the window's full length: a client refused late in the window need not wait it all.
+    try:
+        from app.extensions import limiter
+
+        current = limiter.current_limit
+        if current is not None and current.breached:
+            return max(1, int(current.reset_at - time.time()))
+    except Exception:
+        pass
     limit = getattr(error, "limit", None)
     seconds = 60
     if limit is not None:

@@ -10,6 +10,7 @@ from app.communities.models import Community, Membership, Role, Team, TeamMember
 from app.db import utcnow
 from app.errors import Conflict, NotFound, ValidationFailed, register_messages
 from app.extensions import db
+from app.ledger.service import setup_community as setup_points
 
 # The fixed list of volunteer skills: stable codes for clients, Chinese labels for people.
 SKILLS: dict[str, str] = {
@@ -68,6 +69,7 @@ def create_community(name: str, code: str, street: str = "", district: str = "",
     except sa.exc.IntegrityError:
         db.session.rollback()
         raise Conflict("community_code_taken") from None
+    setup_points(community.id)
     if organiser_phone:
         add_member(community, Role.ORGANISER, phone=organiser_phone)
     return community

@@ -1,0 +1,61 @@
+"""`flask ledger verify` and `flask leaderboard freeze`."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+
+import click
+import sqlalchemy as sa
+from flask.cli import AppGroup
+
+from app.communities.models import Community
+from app.db import write_transaction
+from app.extensions import db
+from app.ledger import leaderboard
+from app.ledger.verify import verify
+
+ledger_cli = AppGroup("ledger", help="Check the points ledger.")
+leaderboard_cli = AppGroup("leaderboard", help="Leaderboards and weekly champions.")
+
+
+@ledger_cli.command("verify")
+@click.option("--community", "code", default=None, help="Only the community with this code.")
+def verify_command(code: str | None) -> None:
+    """Check balances against entries, zero-sum transfers, no negative balances, balance_after."""
+    reports = verify(code)
+    if code and not reports:
+        raise click.ClickException(f"no community with code {code!r}")
+    for report in reports:
+        click.echo(report.summary())
+        for violation in report.violations:
+            click.echo(f"  - {violation}")
+    if any(not r.ok for r in reports):
+        sys.exit(1)
+
+
+@leaderboard_cli.command("freeze")
+@click.option("--week", "week_of", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Freeze the week containing this day (default: every closed week not yet "
+                   "frozen, up to last week).")
+def freeze_command(week_of) -> None:
+    """Store closed weeks' rankings (safe to run from cron, any number of times)."""
+    today = leaderboard.local_today()
+    total = 0
+    community_ids = db.session.scalars(sa.select(Community.id).order_by(Community.id)).all()
+    for community_id in community_ids:
+        with write_transaction(db.session):
+            if week_of is not None:
+                start = leaderboard.week_start(week_of.date())
+                if start + timedelta(days=7) > today:
+                    raise click.ClickException("that week has not ended yet (Asia/Shanghai)")
+                weeks = [start]
+            else:
+                weeks = leaderboard.weeks_to_freeze(community_id, today)
+            total += sum(leaderboard.freeze_week(community_id, w) for w in weeks)
+    click.echo(f"froze {total} community-weeks")
+
+
+def register(app) -> None:
+    app.cli.add_command(ledger_cli)
+    app.cli.add_command(leaderboard_cli)

@@ -1,0 +1,173 @@
+"""The 心愿积分制 ledger: accounts, transfers and their append-only entries, rules, snapshots."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import utcnow
+from app.extensions import db
+
+
+class AccountKind(enum.StrEnum):
+    USER = "user"
+    ISSUANCE = "issuance"  # points come from here when earned; its balance is minus all issued
+    STORE = "store"  # points go here when redeemed
+
+
+class TransferKind(enum.StrEnum):
+    EARN_WISH = "earn_wish"
+    EARN_REPORT = "earn_report"
+    EARN_ACTIVITY = "earn_activity"
+    ADJUSTMENT = "adjustment"
+    REDEMPTION = "redemption"
+    REFUND = "refund"
+    EXPIRY = "expiry"
+    DEBIT = "debit"
+
+
+# Kinds that count as points *earned* (leaderboards, earned_total) and fall under the daily cap.
+EARNING_KINDS = frozenset({TransferKind.EARN_WISH, TransferKind.EARN_REPORT,
+                           TransferKind.EARN_ACTIVITY})
+CATEGORY_KIND = {"wish": TransferKind.EARN_WISH, "report": TransferKind.EARN_REPORT,
+                 "activity": TransferKind.EARN_ACTIVITY}
+
+
+class Account(db.Model):
+    """One points account: a user's in one community, or a community's issuance or store.
+
+    `balance`, `earned_total`, `redeemed_total` and `entry_count` are kept by transfer() in the
+    same transaction as the entries, so reading them is one row whatever the history length;
+    `flask ledger verify` proves they equal the entries.
+    """
+
+    __tablename__ = "points_accounts"
+    __table_args__ = (
+        sa.UniqueConstraint("community_id", "key", name="uq_points_accounts_community_key"),
+        sa.CheckConstraint("kind <> 'user' OR balance >= 0", name="user_balance_not_negative"),
+        sa.CheckConstraint("kind IN ('user', 'issuance', 'store')", name="kind"),
+        sa.CheckConstraint("(kind = 'user') = (user_id IS NOT NULL)", name="user_iff_user_kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("communities.id", ondelete="RESTRICT"), index=True
+    )
+    key: Mapped[str] = mapped_column(sa.String(32))  # "user:<id>", "issuance" or "store"
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    user_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="RESTRICT"), index=True
+    )
+    balance: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    earned_total: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    redeemed_total: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    entry_count: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Transfer(db.Model):
+    """N points from one account to another of the same community, for one cause (its key)."""
+
+    __tablename__ = "ledger_transfers"
+    __table_args__ = (
+        sa.UniqueConstraint("community_id", "key", name="uq_ledger_transfers_community_key"),
+        sa.CheckConstraint("amount >= 0", name="amount_not_negative"),
+        sa.CheckConstraint("requested_amount >= amount", name="amount_within_request"),
+        sa.CheckConstraint("source_id <> destination_id", name="distinct_accounts"),
+        sa.Index("ix_ledger_transfers_destination_created", "destination_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("communities.id", ondelete="RESTRICT"), index=True
+    )
+    key: Mapped[str] = mapped_column(sa.String(120))
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    source_id: Mapped[int] = mapped_column(sa.ForeignKey("points_accounts.id"))
+    destination_id: Mapped[int] = mapped_column(sa.ForeignKey("points_accounts.id"))
+    # What the cause asked for; `amount` is what was posted (less when the daily cap cut it).
+    requested_amount: Mapped[int] = mapped_column(sa.BigInteger)
+    amount: Mapped[int] = mapped_column(sa.BigInteger)
+    memo: Mapped[str] = mapped_column(sa.String(200), default="")
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def capped_amount(self) -> int:
+        return self.requested_amount - self.amount
+
+
+class Entry(db.Model):
+    """One side of a transfer. Append-only: database triggers refuse UPDATE and DELETE."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        sa.Index("ix_ledger_entries_account_id_id", "account_id", "id"),
+        sa.Index("ix_ledger_entries_community_id_created_at", "community_id", "created_at"),
+        sa.CheckConstraint("amount <> 0", name="amount_not_zero"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                                    primary_key=True)
+    transfer_id: Mapped[int] = mapped_column(sa.ForeignKey("ledger_transfers.id"), index=True)
+    community_id: Mapped[int] = mapped_column(sa.ForeignKey("communities.id", ondelete="RESTRICT"))
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("points_accounts.id"))
+    amount: Mapped[int] = mapped_column(sa.BigInteger)
+    balance_after: Mapped[int] = mapped_column(sa.BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PointsRule(db.Model):
+    """分类分级: how many points a (category, level) earns in one community."""
+
+    __tablename__ = "points_rules"
+    __table_args__ = (
+        sa.CheckConstraint("category IN ('wish', 'report', 'activity')", name="category"),
+        sa.CheckConstraint("level BETWEEN 1 AND 5", name="level"),
+        sa.CheckConstraint("points >= 0", name="points_not_negative"),
+    )
+
+    community_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True
+    )
+    category: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    level: Mapped[int] = mapped_column(primary_key=True)
+    points: Mapped[int]
+
+
+class PointsPolicy(db.Model):
+    """Per-community settings of the scheme: satisfaction factors and the daily earning cap."""
+
+    __tablename__ = "points_policies"
+
+    community_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True
+    )
+    # Percent of the rule's points a wish earns for a rating of 1..5 stars.
+    factor_1: Mapped[int] = mapped_column(default=0)
+    factor_2: Mapped[int] = mapped_column(default=0)
+    factor_3: Mapped[int] = mapped_column(default=60)
+    factor_4: Mapped[int] = mapped_column(default=80)
+    factor_5: Mapped[int] = mapped_column(default=100)
+    daily_earn_cap: Mapped[int | None] = mapped_column(default=200)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def factors(self) -> dict[int, int]:
+        return {n: getattr(self, f"factor_{n}") for n in range(1, 6)}
+
+
+class LeaderboardSnapshot(db.Model):
+    """A closed week's ranking, frozen: 积分冠军 of week N never changes afterwards."""
+
+    __tablename__ = "leaderboard_snapshots"
+
+    community_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True
+    )
+    week_start: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    by: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    ranking: Mapped[list] = mapped_column(sa.JSON)
+    frozen_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,418 @@
+"""The ledger service: the only code that moves points.
+
+Every posting is `transfer()`: N points from one account to another of the same community, for
+one cause named by its key (`wish:123:award`, `redemption:45:refund`, `adjustment:…`). It writes
+two entries that sum to zero and moves the stored balances in the caller's transaction, inside a
+savepoint so a refusal leaves the caller's other work untouched.
+
+Why it cannot overdraw or double-post, on SQLite and PostgreSQL alike:
+- the accounts are locked in id order first (`SELECT … FOR UPDATE` on PostgreSQL; on SQLite the
+  request's BEGIN IMMEDIATE already holds the database's single write lock), so the key check and
+  the daily-cap sum below see every committed posting;
+- the debit is a conditional `UPDATE … WHERE balance >= :n`, backed by a CHECK constraint;
+- the key is unique per community, so a racing duplicate fails on the index and is answered with
+  the original transfer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm.util import identity_key
+
+from app import audit
+from app.db import utcnow
+from app.errors import Conflict, NotFound, ValidationFailed, register_messages
+from app.extensions import db
+from app.ledger.models import (
+    EARNING_KINDS,
+    Account,
+    AccountKind,
+    Entry,
+    PointsPolicy,
+    PointsRule,
+    Transfer,
+    TransferKind,
+)
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+CATEGORIES = ("wish", "report", "activity")
+LEVELS = (1, 2, 3, 4, 5)
+DEFAULT_RULES = {
+    "wish": (10, 20, 30, 50, 80),
+    "report": (5, 10, 15, 20, 30),
+    "activity": (10, 20, 30, 40, 50),
+}
+DEFAULT_POLICY = {"factor_1": 0, "factor_2": 0, "factor_3": 60, "factor_4": 80,
+                  "factor_5": 100, "daily_earn_cap": 200}
+
+register_messages({
+    "insufficient_points": {"zh": "积分不足。", "en": "Not enough points."},
+    "idempotency_conflict": {
+        "zh": "该幂等键已用于另一笔不同的操作，请换一个新的键。",
+        "en": "This idempotency key was already used for a different request; use a new key.",
+    },
+})
+
+# Causes that hold points back until something happens (e.g. wishes awaiting confirmation)
+# register a function (community_id, user_id) -> points here; the ledger imports no cause.
+PENDING_SOURCES: list[Callable[[int, int], int]] = []
+
+
+@dataclass(frozen=True)
+class Posting:
+    transfer: Transfer
+    created: bool  # False when the key had posted before and this is the original, replayed
+
+    @property
+    def capped(self) -> int:
+        """Points the daily cap kept from being posted."""
+        return self.transfer.capped_amount
+
+
+# --- accounts -----------------------------------------------------------------------------
+
+def _insert(dialect: str):
+    return pg_insert if dialect == "postgresql" else sqlite_insert
+
+
+def _dialect() -> str:
+    return db.session.get_bind().dialect.name
+
+
+def ensure_account(community_id: int, kind: AccountKind, user_id: int | None = None) -> int:
+    """Return the id of an account, creating it on first need (race-safe)."""
+    key = f"user:{user_id}" if kind == AccountKind.USER else kind.value
+    found = db.session.scalar(
+        sa.select(Account.id).where(Account.community_id == community_id, Account.key == key)
+    )
+    if found is not None:
+        return found
+    statement = _insert(_dialect())(Account).values(
+        community_id=community_id, key=key, kind=kind.value, user_id=user_id, balance=0,
+        earned_total=0, redeemed_total=0, entry_count=0, created_at=utcnow(),
+    ).on_conflict_do_nothing(index_elements=["community_id", "key"])
+    db.session.execute(statement)
+    return db.session.scalar(
+        sa.select(Account.id).where(Account.community_id == community_id, Account.key == key)
+    )
+
+
+def user_account(community_id: int, user_id: int) -> int:
+    return ensure_account(community_id, AccountKind.USER, user_id)
+
+
+def issuance_account(community_id: int) -> int:
+    return ensure_account(community_id, AccountKind.ISSUANCE)
+
+
+def store_account(community_id: int) -> int:
+    return ensure_account(community_id, AccountKind.STORE)
+
+
+def find_user_account(community_id: int, user_id: int) -> Account | None:
+    """Read-only lookup by key: one row, whatever the history length."""
+    return db.session.scalar(
+        sa.select(Account).where(Account.community_id == community_id,
+                                 Account.key == f"user:{user_id}")
+    )
+
+
+# --- the transfer -------------------------------------------------------------------------
+
+def transfer(community_id: int, source_id: int, destination_id: int, amount: int,
+             kind: TransferKind | str, key: str, *, memo: str = "",
+             actor_id: int | None = None) -> Posting:
+    """Move `amount` points from source to destination for the cause `key`; see module doc."""
+    kind = TransferKind(kind)
+    if type(amount) is not int or amount <= 0:
+        raise ValueError(f"a transfer moves a positive whole number of points, not {amount!r}")
+    if source_id == destination_id:
+        raise ValueError("a transfer needs two different accounts")
+
+    with db.session.begin_nested():
+        _lock_accounts(community_id, source_id, destination_id)
+        existing = _find_transfer(community_id, key)
+        if existing is not None:
+            return Posting(_replay(existing, source_id, destination_id, amount, kind), False)
+
+        posted = amount
+        if kind in EARNING_KINDS:
+            posted = min(amount, _room_under_daily_cap(community_id, destination_id))
+        record = Transfer(community_id=community_id, key=key, kind=kind.value,
+                          source_id=source_id, destination_id=destination_id,
+                          requested_amount=amount, amount=posted, memo=memo[:200],
+                          actor_id=actor_id, created_at=utcnow())
+        try:
+            with db.session.begin_nested():
+                db.session.add(record)
+                db.session.flush()
+        except sa.exc.IntegrityError:
+            # A concurrent posting of the same key committed first.
+            existing = _find_transfer(community_id, key)
+            if existing is None:
+                raise
+            return Posting(_replay(existing, source_id, destination_id, amount, kind), False)
+
+        if posted > 0:
+            source_after = _move(source_id, -posted, kind)
+            destination_after = _move(destination_id, posted, kind)
+            db.session.add_all([
+                Entry(transfer_id=record.id, community_id=community_id, account_id=source_id,
+                      amount=-posted, balance_after=source_after, created_at=record.created_at),
+                Entry(transfer_id=record.id, community_id=community_id,
+                      account_id=destination_id, amount=posted,
+                      balance_after=destination_after, created_at=record.created_at),
+            ])
+            db.session.flush()
+    _expire_accounts(source_id, destination_id)
+    return Posting(record, True)
+
+
+def _lock_accounts(community_id: int, *account_ids: int) -> None:
+    rows = db.session.execute(
+        sa.select(Account.id, Account.community_id)
+        .where(Account.id.in_(account_ids))
+        .order_by(Account.id)
+        .with_for_update()
+    ).all()
+    if len(rows) != len(set(account_ids)) or any(r.community_id != community_id for r in rows):
+        raise ValueError("both accounts must exist and belong to the transfer's community")
+
+
+def _find_transfer(community_id: int, key: str) -> Transfer | None:
+    return db.session.scalar(
+        sa.select(Transfer).where(Transfer.community_id == community_id, Transfer.key == key)
+    )
+
+
+def _replay(existing: Transfer, source_id: int, destination_id: int, amount: int,
+            kind: TransferKind) -> Transfer:
+    same = (existing.source_id, existing.destination_id, existing.requested_amount,
+            existing.kind) == (source_id, destination_id, amount, kind.value)
+    if not same:
+        raise Conflict("idempotency_conflict")
+    return existing
+
+
+def _move(account_id: int, delta: int, kind: TransferKind) -> int:
+    """Apply one side of a transfer to the stored account; return the balance after it.
+
+    The debit is conditional: a user account's balance never goes below zero, whatever
+    interleaving of requests or worker processes (the CHECK constraint backs it).
+    """
+    values: dict = {"balance": Account.balance + delta, "entry_count": Account.entry_count + 1}
+    if kind in EARNING_KINDS or kind == TransferKind.ADJUSTMENT:
+        values["earned_total"] = Account.earned_total + delta
+    elif kind in (TransferKind.REDEMPTION, TransferKind.REFUND):
+        values["redeemed_total"] = Account.redeemed_total - delta
+    statement = sa.update(Account).where(Account.id == account_id)
+    if delta < 0:
+        statement = statement.where(
+            sa.or_(Account.kind != AccountKind.USER.value, Account.balance >= -delta)
+        )
+    row = db.session.execute(
+        statement.values(**values).returning(Account.balance),
+        execution_options={"synchronize_session": False},
+    ).first()
+    if row is None:
+        raise Conflict("insufficient_points")
+    return row[0]
+
+
+def _expire_accounts(*account_ids: int) -> None:
+    for account_id in account_ids:
+        loaded = db.session.identity_map.get(identity_key(Account, account_id))
+        if loaded is not None:
+            db.session.expire(loaded)
+
+
+# --- earning: the rules table and the daily cap -------------------------------------------
+
+def day_start_utc(now: datetime | None = None) -> datetime:
+    """Midnight Asia/Shanghai of the day `now` falls on, as UTC."""
+    local = (now or utcnow()).astimezone(SHANGHAI)
+    return datetime.combine(local.date(), time.min, SHANGHAI).astimezone(UTC)
+
+
+def _room_under_daily_cap(community_id: int, destination_id: int) -> int:
+    cap = policy_for(community_id)["daily_earn_cap"]
+    if cap is None:
+        return 2**62
+    start = day_start_utc()
+    earned_today = db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Transfer.amount), 0)).where(
+            Transfer.destination_id == destination_id,
+            Transfer.kind.in_([k.value for k in EARNING_KINDS]),
+            Transfer.created_at >= start,
+            Transfer.created_at < start + timedelta(days=1),
+        )
+    )
+    return max(0, cap - int(earned_today))
+
+
+def setup_community(community_id: int) -> None:
+    """Give a new community its system accounts, default rules table and policy."""
+    issuance_account(community_id)
+    store_account(community_id)
+    if db.session.get(PointsPolicy, community_id) is None:
+        db.session.add(PointsPolicy(community_id=community_id, **DEFAULT_POLICY))
+    have = set(db.session.execute(
+        sa.select(PointsRule.category, PointsRule.level)
+        .where(PointsRule.community_id == community_id)).all())
+    for category, points in DEFAULT_RULES.items():
+        for level, value in zip(LEVELS, points, strict=True):
+            if (category, level) not in have:
+                db.session.add(PointsRule(community_id=community_id, category=category,
+                                          level=level, points=value))
+    db.session.flush()
+
+
+def rules_for(community_id: int) -> list[dict]:
+    """The full (category, level) → points table; defaults fill any missing row."""
+    table = {(c, lv): pts for c, pts_by_level in DEFAULT_RULES.items()
+             for lv, pts in zip(LEVELS, pts_by_level, strict=True)}
+    for rule in db.session.scalars(
+            sa.select(PointsRule).where(PointsRule.community_id == community_id)):
+        table[(rule.category, rule.level)] = rule.points
+    return [{"category": c, "level": lv, "points": table[(c, lv)]}
+            for c in CATEGORIES for lv in LEVELS]
+
+
+def policy_for(community_id: int) -> dict:
+    policy = db.session.get(PointsPolicy, community_id)
+    if policy is None:
+        return dict(DEFAULT_POLICY)
+    return {**{f"factor_{n}": v for n, v in policy.factors().items()},
+            "daily_earn_cap": policy.daily_earn_cap}
+
+
+def points_for(community_id: int, category: str, level: int) -> int:
+    return next(r["points"] for r in rules_for(community_id)
+                if r["category"] == category and r["level"] == level)
+
+
+def wish_award(community_id: int, level: int, rating: int) -> int:
+    """Rule points for (wish, level) × the satisfaction factor of the rating, rounded down."""
+    factor = policy_for(community_id)[f"factor_{rating}"]
+    return points_for(community_id, "wish", level) * factor // 100
+
+
+def replace_rules(community_id: int, rules: list[dict], factors: dict[int, int],
+                  daily_earn_cap: int | None, actor_id: int) -> None:
+    setup_community(community_id)
+    before = {"rules": rules_for(community_id), **policy_for(community_id)}
+    for rule in rules:
+        db.session.execute(
+            sa.update(PointsRule)
+            .where(PointsRule.community_id == community_id,
+                   PointsRule.category == rule["category"], PointsRule.level == rule["level"])
+            .values(points=rule["points"])
+        )
+    policy = db.session.get(PointsPolicy, community_id)
+    for stars, percent in factors.items():
+        setattr(policy, f"factor_{stars}", percent)
+    policy.daily_earn_cap = daily_earn_cap
+    policy.updated_at = utcnow()
+    db.session.flush()
+    db.session.expire_all()
+    after = {"rules": rules_for(community_id), **policy_for(community_id)}
+    audit.record(community_id, actor_id, "points.rules_updated", before=before, after=after)
+
+
+# --- organiser adjustments ----------------------------------------------------------------
+
+def adjust(community_id: int, user_id: int, amount: int, reason: str, actor_id: int,
+           client_key: str | None = None) -> Posting:
+    """Add (amount > 0) or take back (amount < 0) points by an organiser, with a reason."""
+    from app.communities.models import Membership
+
+    is_member = db.session.scalar(sa.select(Membership.id).where(
+        Membership.community_id == community_id, Membership.user_id == user_id))
+    if is_member is None:
+        raise ValidationFailed("user_id", {"zh": "此人不是本社区成员。",
+                                           "en": "This person is not a member of the community."})
+    key = f"adjustment:{actor_id}:{client_key}" if client_key else f"adjustment:{uuid.uuid4()}"
+    account, issuance = user_account(community_id, user_id), issuance_account(community_id)
+    source, destination = (issuance, account) if amount > 0 else (account, issuance)
+    posting = transfer(community_id, source, destination, abs(amount), TransferKind.ADJUSTMENT,
+                       key, memo=reason, actor_id=actor_id)
+    if posting.created:
+        audit.record(community_id, actor_id, "points.adjusted", subject_user_id=user_id,
+                     amount=amount, reason=reason, transfer_id=posting.transfer.id)
+    return posting
+
+
+def describe_adjustment(posting: Posting, community_id: int, user_id: int) -> dict:
+    record = posting.transfer
+    account_id = user_account_id_or_none(community_id, user_id)
+    balance_after = db.session.scalar(
+        sa.select(Entry.balance_after).where(Entry.transfer_id == record.id,
+                                             Entry.account_id == account_id))
+    signed = record.amount if record.destination_id == account_id else -record.amount
+    return {"id": record.id, "community_id": community_id, "user_id": user_id, "amount": signed,
+            "reason": record.memo, "key": record.key, "actor_id": record.actor_id,
+            "balance_after": balance_after, "created_at": record.created_at,
+            "replayed": not posting.created}
+
+
+def user_account_id_or_none(community_id: int, user_id: int) -> int | None:
+    account = find_user_account(community_id, user_id)
+    return account.id if account else None
+
+
+# --- reading ------------------------------------------------------------------------------
+
+def points_summary(community_id: int, user_id: int) -> dict:
+    account = find_user_account(community_id, user_id)
+    pending = sum(source(community_id, user_id) for source in PENDING_SOURCES)
+    if account is None:
+        return {"community_id": community_id, "balance": 0, "earned_total": 0,
+                "redeemed_total": 0, "pending": pending}
+    return {"community_id": community_id, "balance": account.balance,
+            "earned_total": account.earned_total, "redeemed_total": account.redeemed_total,
+            "pending": pending}
+
+
+def ledger_page(community_id: int, user_id: int, *, after: int | None, page: int,
+                per_page: int) -> dict:
+    """A user's entries, newest first. With `after` (an entry id) paging is by key: its cost is
+    one index range scan of `per_page` rows, however long the history."""
+    account = find_user_account(community_id, user_id)
+    result = {"items": [], "page": page, "per_page": per_page, "total": 0, "next_after": None}
+    if account is None:
+        return result
+    statement = (
+        sa.select(Entry.id, Entry.transfer_id, Entry.amount, Entry.balance_after,
+                  Entry.created_at, Transfer.kind, Transfer.key.label("reference"),
+                  Transfer.memo)
+        .join(Transfer, Transfer.id == Entry.transfer_id)
+        .where(Entry.account_id == account.id)
+        .order_by(Entry.id.desc())
+        .limit(per_page + 1)
+    )
+    if after is not None:
+        statement = statement.where(Entry.id < after)
+    else:
+        statement = statement.offset((page - 1) * per_page)
+    rows = db.session.execute(statement).mappings().all()
+    items = [dict(row) for row in rows[:per_page]]
+    result.update(items=items, total=account.entry_count,
+                  next_after=items[-1]["id"] if len(rows) > per_page else None)
+    return result
+
+
+def require_member_account_owner(community_id: int, user_id: int) -> None:
+    from app.communities.models import Membership
+
+    exists = db.session.scalar(sa.select(Membership.id).where(
+        Membership.community_id == community_id, Membership.user_id == user_id))
+    if exists is None and find_user_account(community_id, user_id) is None:
+        raise NotFound()
