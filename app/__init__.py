@@ -7,9 +7,10 @@ import logging
 from collections.abc import Mapping
 
 from flask import Flask, request
+from werkzeug.routing import IntegerConverter
 
 from app.config import check_production_safety, config_class
-from app.db import configure_sqlite, set_write_intent
+from app.db import MAX_ID, configure_sqlite, set_write_intent
 from app.errors import APIError, register_error_handlers
 from app.extensions import api, db, jwt, limiter, migrate
 
@@ -17,8 +18,18 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+class IdConverter(IntegerConverter):
+    """`<int:…>` in our URLs is an id: a number past any id is simply not found (404), instead
+    of overflowing the database driver (a 500)."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def create_app(config: Mapping | type | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
+    app.url_map.converters["int"] = IdConverter
     load_config(app, config)
     register_extensions(app)
     register_blueprints(app)
@@ -62,11 +73,15 @@ def register_blueprints(app: Flask) -> None:
     from app.communities.routes import blp as communities_blp
     from app.ledger.routes import blp as ledger_blp
     from app.ops.routes import bp as ops_bp
+    from app.web.routes import bp as web_bp
+    from app.wishes.routes import blp as wishes_blp
 
     api.register_blueprint(auth_blp)
     api.register_blueprint(communities_blp)
     api.register_blueprint(ledger_blp)
+    api.register_blueprint(wishes_blp)
     app.register_blueprint(ops_bp)
+    app.register_blueprint(web_bp)
 
 
 def register_request_hooks(app: Flask) -> None:

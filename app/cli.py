@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import getpass
 import os
 
 import click
+import marshmallow as ma
 from flask import Flask
 from flask.cli import AppGroup
 
 from app.db import write_transaction
 from app.extensions import db
-from app.schemas import PHONE_PATTERN
+from app.schemas import PHONE_PATTERN, Text
 
 users_cli = AppGroup("users", help="Manage user accounts.")
 seed_cli = AppGroup("seed", help="Load data into the database.")
@@ -27,22 +27,28 @@ def create_admin_command(phone: str, display_name: str) -> None:
     """
     from app.auth.service import create_admin, find_user_by_phone
 
-    if not PHONE_PATTERN.match(phone):
+    if not PHONE_PATTERN.fullmatch(phone):
         raise click.BadParameter("must be an 11-digit mainland China mobile number", param_hint="--phone")
+    try:  # the same rule as registration: 1–32 characters after trimming, no control characters
+        display_name = Text(max_length=32).deserialize(display_name)
+    except ma.ValidationError as error:
+        raise click.BadParameter(" ".join(error.messages), param_hint="--name") from None
     password = None
     if find_user_by_phone(phone) is None:
         password = os.environ.get("ADMIN_PASSWORD") or _prompt_password()
         if not 8 <= len(password) <= 128:
             raise click.ClickException("the password must be 8 to 128 characters")
     with write_transaction(db.session):
-        user, created = create_admin(phone, display_name.strip()[:32], password)
+        user, created = create_admin(phone, display_name, password)
     what = "created" if created else "is now an admin (password unchanged)"
     click.echo(f"admin {user.phone} ({user.display_name}) {what}")
 
 
 def _prompt_password() -> str:
-    first = getpass.getpass("Password for the new admin: ")
-    second = getpass.getpass("Repeat the password: ")
+    # click's prompt rather than getpass itself: the input is hidden the same way, and click's
+    # test runner can answer it (getpass would read the real terminal).
+    first = click.prompt("Password for the new admin", hide_input=True)
+    second = click.prompt("Repeat the password", hide_input=True)
     if first != second:
         raise click.ClickException("the two passwords differ")
     return first
@@ -59,11 +65,16 @@ def seed_demo_command() -> None:
                f"{logins['password']}):")
     for role, phone, name in logins["accounts"]:
         click.echo(f"  {role:<10} {phone}  {name}")
+    click.echo("Boards (the URL each QR code encodes; poster at …/poster):")
+    for board_id, name, url in logins["boards"]:
+        click.echo(f"  #{board_id} {name}: {url}")
 
 
 def register(app: Flask) -> None:
     from app.ledger.cli import register as register_ledger
+    from app.wishes.cli import register as register_wishes
 
     app.cli.add_command(users_cli)
     app.cli.add_command(seed_cli)
     register_ledger(app)
+    register_wishes(app)

@@ -20,6 +20,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
 from sqlalchemy.types import TypeDecorator
 
+# Ids are 32-bit integer columns on PostgreSQL; an id parameter past this can match nothing.
+MAX_ID = 2**31 - 1
+
 # Whether the transaction about to begin may write (decides BEGIN IMMEDIATE on SQLite).
 _write_intent: contextvars.ContextVar[bool] = contextvars.ContextVar("write_intent", default=False)
 

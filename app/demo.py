@@ -13,6 +13,8 @@ from app.auth.passwords import hash_password
 from app.communities.models import Community, Membership, Role, Team, TeamMember, VolunteerProfile
 from app.extensions import db
 from app.ledger.service import setup_community as setup_points
+from app.wishes.models import Board
+from app.wishes.service import create_board, public_url
 
 COMMUNITY = {"code": "guanyuan", "name": "管园村", "street": "幸福街道", "district": "镜湖区"}
 
@@ -48,6 +50,13 @@ TEAMS = {
 }
 
 ADMIN = ("13900000000", "平台管理员")
+
+# (name, location, grid label, auto-approve)
+BOARDS = [
+    ("远创樾府", "远创樾府东门公示栏", "第一网格", False),
+    ("远创樾府 物业群帮办码", "远创樾府业主微信群", "第一网格", True),
+    ("管园村村委会", "村委会一楼党群服务中心", "第二网格", False),
+]
 
 
 def _user(phone: str, name: str, password_hash: str, is_admin: bool = False) -> User:
@@ -96,4 +105,12 @@ def seed_demo() -> dict:
                 db.session.add(TeamMember(team_id=team.id, user_id=users[phone].id,
                                           community_id=community.id))
     db.session.flush()
-    return {"password": password, "accounts": accounts, "community_id": community.id}
+
+    for name, location, grid, auto in BOARDS:
+        if db.session.scalar(sa.select(Board.id).where(
+                Board.community_id == community.id, Board.name == name)) is None:
+            create_board(community.id, name, location, grid, auto_approve=auto)
+    boards = db.session.scalars(sa.select(Board).where(Board.community_id == community.id)
+                                .order_by(Board.id)).all()
+    return {"password": password, "accounts": accounts, "community_id": community.id,
+            "boards": [(b.id, b.name, public_url(b)) for b in boards]}

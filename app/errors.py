@@ -8,10 +8,12 @@ unexpected becomes a 500 whose body carries no trace (the trace goes to the log)
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from http import HTTPStatus
 
+import marshmallow as ma
 from flask import Flask, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
@@ -167,6 +169,22 @@ class ValidationFailed(APIError):
         super().__init__(errors={field: [text]}, **kwargs)
 
 
+class ErrorSchema(ma.Schema):
+    """The envelope as documented in the OpenAPI spec (every error response refers to it)."""
+
+    code = ma.fields.Integer(required=True, metadata={"description": "HTTP status code",
+                                                      "example": 409})
+    status = ma.fields.String(required=True, metadata={"description": "HTTP status phrase",
+                                                       "example": "Conflict"})
+    error = ma.fields.String(required=True, metadata={
+        "description": "stable machine-readable slug to branch on", "example": "phone_registered"})
+    message = ma.fields.String(required=True, metadata={
+        "description": "human text: Chinese by default, English with Accept-Language: en",
+        "example": "该手机号已注册，请直接登录。"})
+    errors = ma.fields.Dict(metadata={
+        "description": "per-field validation messages: {field: [message, ...]}"})
+
+
 def envelope(status: int, slug: str, message: str, errors: dict | None = None):
     body = {
         "code": status,
@@ -290,14 +308,12 @@ def handle_http_exception(error: HTTPException):
 def _retry_after(error) -> int:
     # The seconds left in the breached window (what flask-limiter puts in Retry-After), not
     # the window's full length: a client refused late in the window need not wait it all.
-    try:
-        from app.extensions import limiter
+    from app.extensions import limiter
 
+    with contextlib.suppress(Exception):  # storage unreachable: fall back to the window length
         current = limiter.current_limit
         if current is not None and current.breached:
             return max(1, int(current.reset_at - time.time()))
-    except Exception:
-        pass
     limit = getattr(error, "limit", None)
     seconds = 60
     if limit is not None:

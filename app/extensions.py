@@ -8,9 +8,16 @@ from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
 
 from app.db import Base
+from app.errors import ErrorSchema
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 jwt = JWTManager()
-api = Api()
+
+
+class XinyuanApi(Api):
+    ERROR_SCHEMA = ErrorSchema  # document our envelope (with `error`), not flask-smorest's
+
+
+api = XinyuanApi()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])

@@ -10,7 +10,8 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-PHONE_PATTERN = re.compile(r"^1[3-9]\d{9}$")
+# ASCII digits only: without re.ASCII, \d would also take full-width and other scripts' digits.
+PHONE_PATTERN = re.compile(r"^1[3-9]\d{9}$", re.ASCII)
 
 
 class StrictSchema(ma.Schema):
@@ -66,7 +67,7 @@ class Phone(fields.String):
 
     def _deserialize(self, value, attr, data, **kwargs):
         phone = super()._deserialize(value, attr, data, **kwargs).strip()
-        if not PHONE_PATTERN.match(phone):
+        if not PHONE_PATTERN.fullmatch(phone):
             raise ma.ValidationError("Not a valid mainland China mobile number (11 digits, 1[3-9]…).")
         return phone
 

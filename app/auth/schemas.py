@@ -5,9 +5,21 @@ from marshmallow import fields, validate
 from app.schemas import LocalDateTime, Phone, StrictSchema, Text
 
 
+class Password(fields.String):
+    """A password: any text, but valid Unicode (a lone surrogate cannot be encoded to hash)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        password = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            password.encode("utf-8")
+        except UnicodeEncodeError:
+            raise self.make_error("invalid") from None
+        return password
+
+
 class RegisterSchema(StrictSchema):
     phone = Phone(required=True)
-    password = fields.String(
+    password = Password(
         required=True, load_only=True, validate=validate.Length(min=8, max=128),
         metadata={"format": "password"},
     )
@@ -17,8 +29,7 @@ class RegisterSchema(StrictSchema):
 class LoginSchema(StrictSchema):
     # The login form does not check the phone's shape: any wrong pair gets the same answer.
     phone = fields.String(required=True, validate=validate.Length(min=1, max=32))
-    password = fields.String(required=True, load_only=True,
-                             validate=validate.Length(min=1, max=1024))
+    password = Password(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
 
 
 class UserSchema(StrictSchema):

@@ -12,6 +12,7 @@ from app.auth.passwords import hash_password, needs_rehash, verify_password
 from app.db import utcnow
 from app.errors import APIError, Conflict, Unauthorized, register_messages
 from app.extensions import db
+from app.schemas import PHONE_PATTERN
 
 register_messages({
     "phone_registered": {
@@ -41,7 +42,10 @@ def register(phone: str, password: str, display_name: str) -> User:
 
 def authenticate(phone: str, password: str) -> User:
     """Return the user or fail with one message whether or not the phone is registered."""
-    user = find_user_by_phone(phone)
+    phone = phone.strip()  # as registration trims it
+    # Only a well-formed number is looked up: anything else (NUL, lone surrogates, 32 bytes of
+    # junk) cannot be registered, and some of it cannot even be sent to the database.
+    user = find_user_by_phone(phone) if PHONE_PATTERN.fullmatch(phone) else None
     if not verify_password(user.password_hash if user else None, password):
         raise Unauthorized("invalid_credentials")
     if needs_rehash(user.password_hash):

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from flask_jwt_extended import current_user
 
 from app.communities.models import ROLE_LABELS, Community, Membership, Role
+from app.db import MAX_ID
 from app.errors import Forbidden, NotFound
 from app.extensions import db
 from app.i18n import current_language
@@ -36,6 +37,8 @@ def require(community_id: int, *roles: Role) -> Membership | None:
 
     Returns the membership (None for an admin who is not a member).
     """
+    if not 0 < community_id <= MAX_ID:
+        raise NotFound()
     member = membership(current_user.id, community_id)
     if member is None:
         if current_user.is_admin and db.session.get(Community, community_id) is not None:
@@ -56,9 +59,17 @@ def community(community_id: int, *roles: Role) -> Community:
     return found
 
 
+def get(model: type[T], object_id: int) -> T:
+    """Load by id or answer 404 (ids beyond the column's range included)."""
+    found = db.session.get(model, object_id) if 0 < object_id <= MAX_ID else None
+    if found is None:
+        raise NotFound()
+    return found
+
+
 def load(model: type[T], object_id: int, *roles: Role) -> T:
     """Load an object of a community and check the current user's role there."""
-    found = db.session.get(model, object_id)
+    found = db.session.get(model, object_id) if 0 < object_id <= MAX_ID else None
     if found is None:
         raise NotFound()
     require(found.community_id, *roles)
@@ -77,3 +88,9 @@ def visible_community_ids() -> sa.Select | None:
     if current_user.is_admin:
         return None
     return sa.select(Membership.community_id).where(Membership.user_id == current_user.id)
+
+
+def my_community_ids() -> list[int]:
+    return list(db.session.scalars(
+        sa.select(Membership.community_id).where(Membership.user_id == current_user.id)
+        .order_by(Membership.community_id)))

@@ -5,6 +5,7 @@ import re
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from app import MAX_ID
 from app.communities.models import Role
 from app.communities.service import SKILLS
 from app.schemas import (
@@ -21,11 +22,23 @@ ROLES = [r.value for r in Role]
 CODE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,31}$")
 
 
+class FullMatch(validate.Regexp):
+    """A Regexp that must match the whole value: `$` alone would also accept a trailing newline."""
+
+    def __call__(self, value):
+        if not isinstance(value, str) or self.regex.fullmatch(value) is None:
+            raise ma.ValidationError(self._format_error(value))
+        return value
+
+
+ID_RANGE = validate.Range(min=1, max=MAX_ID)
+
+
 class CommunityCreateSchema(StrictSchema):
     name = Text(required=True, max_length=64, metadata={"example": "管园村"})
     code = fields.String(
         required=True,
-        validate=validate.Regexp(CODE_PATTERN, error="2–32 lowercase letters, digits or '-'."),
+        validate=FullMatch(CODE_PATTERN, error="2–32 lowercase letters, digits or '-'."),
         metadata={"example": "guanyuan", "description": "unique short code used in public URLs"},
     )
     street = Text(load_default="", min_length=0, max_length=64, metadata={"example": "幸福街道"})
@@ -47,7 +60,7 @@ class CommunitySchema(StrictSchema):
 
 class MemberCreateSchema(StrictSchema):
     phone = Phone(metadata={"description": "a registered user's phone (or give user_id)"})
-    user_id = StrictInteger(validate=validate.Range(min=1))
+    user_id = StrictInteger(validate=ID_RANGE)
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
 
     @ma.validates_schema
@@ -130,17 +143,17 @@ class MeSchema(StrictSchema):
 class TeamCreateSchema(StrictSchema):
     name = Text(required=True, max_length=64, metadata={"example": "“红色足印”老党员志愿服务队"})
     description = Text(load_default="", min_length=0, max_length=500)
-    leader_id = StrictInteger(load_default=None, allow_none=True, validate=validate.Range(min=1))
+    leader_id = StrictInteger(load_default=None, allow_none=True, validate=ID_RANGE)
 
 
 class TeamUpdateSchema(StrictSchema):
     name = Text(max_length=64)
     description = Text(min_length=0, max_length=500)
-    leader_id = StrictInteger(allow_none=True, validate=validate.Range(min=1))
+    leader_id = StrictInteger(allow_none=True, validate=ID_RANGE)
 
 
 class TeamMemberAddSchema(StrictSchema):
-    user_id = StrictInteger(required=True, validate=validate.Range(min=1))
+    user_id = StrictInteger(required=True, validate=ID_RANGE)
 
 
 class TeamMemberSchema(StrictSchema):
@@ -155,6 +168,9 @@ class TeamSchema(StrictSchema):
     name = fields.String(dump_only=True)
     description = fields.String(dump_only=True)
     leader_id = fields.Integer(dump_only=True, allow_none=True)
-    leader_name = fields.String(dump_only=True, attribute="leader.display_name", allow_none=True)
+    leader_name = fields.Function(
+        lambda team: team.leader.display_name if team.leader else None, dump_only=True,
+        allow_none=True, metadata={"type": "string"},
+    )
     members = fields.List(fields.Nested(TeamMemberSchema), dump_only=True)
     created_at = LocalDateTime(dump_only=True)

@@ -256,6 +256,7 @@ def update_team(team: Team, changes: dict) -> Team:
     for key, value in changes.items():
         setattr(team, key, value)
     db.session.flush()
+    db.session.expire(team, ["leader"])  # leader_id may have changed; reload the relationship
     return team
 
 

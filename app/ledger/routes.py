@@ -40,7 +40,7 @@ IDEMPOTENCY_HEADER = {"Idempotency-Key": {
 def _my_community(community_id: int | None) -> int:
     """The community a /me view is about: the one asked for, or the caller's only one."""
     if community_id is None:
-        ids = db.session.scalars(sa_select_my_communities()).all()
+        ids = access.my_community_ids()
         if len(ids) != 1:
             raise ValidationFailed("community_id", {
                 "zh": "您属于多个社区（或尚未加入社区），请用 community_id 指明。",
@@ -48,13 +48,6 @@ def _my_community(community_id: int | None) -> int:
         return ids[0]
     access.require(community_id)
     return community_id
-
-
-def sa_select_my_communities():
-    from app.communities.models import Membership
-
-    return (db.select(Membership.community_id).where(Membership.user_id == current_user.id)
-            .order_by(Membership.community_id))
 
 
 @blp.route("/communities/<int:cid>/points-rules")

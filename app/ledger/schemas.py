@@ -3,6 +3,7 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from app.db import MAX_ID
 from app.ledger.service import CATEGORIES, LEVELS
 from app.schemas import LocalDateTime, PageQuery, StrictInteger, StrictSchema, Text
 
@@ -55,17 +56,17 @@ class PointsSummarySchema(StrictSchema):
 
 
 class CommunityQuerySchema(StrictSchema):
-    community_id = fields.Integer(validate=validate.Range(min=1))
+    community_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
 
 
 class LedgerQuerySchema(PageQuery):
-    community_id = fields.Integer(validate=validate.Range(min=1))
-    after = fields.Integer(validate=validate.Range(min=1),
+    community_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
+    after = fields.Integer(validate=validate.Range(min=1, max=MAX_ID),
                            metadata={"description": "keyset paging: entries older than this id"})
 
 
 class OrganiserLedgerQuerySchema(PageQuery):
-    after = fields.Integer(validate=validate.Range(min=1))
+    after = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
 
 
 class EntrySchema(StrictSchema):

@@ -1,0 +1,545 @@
+"""Boards and the micro-wish lifecycle: 群众点单、社区派单、党员接单.
+
+Every action loads the wish under a row lock (`SELECT … FOR UPDATE` on PostgreSQL; SQLite's
+BEGIN IMMEDIATE already serialises writers), asks the transition table whether this actor may
+take it from the current state, applies it and appends to the timeline — all in the request's
+one transaction. Two volunteers racing for one wish: the second sees it claimed and gets 409.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from app.auth.models import User
+from app.communities.models import Membership, Role, VolunteerProfile
+from app.db import utcnow, write_transaction
+from app.errors import Conflict, Forbidden, NotFound, ValidationFailed, register_messages
+from app.extensions import db
+from app.ledger import service as ledger
+from app.ledger.models import TransferKind
+from app.wishes import transitions as lifecycle
+from app.wishes.models import (
+    CATEGORIES,
+    Board,
+    ClaimLapse,
+    ContactReveal,
+    RetiredBoardToken,
+    Wish,
+    WishEvent,
+    WishSettings,
+)
+
+register_messages({
+    "board_closed": {
+        "zh": "该心愿墙已关闭，暂不接收新的心愿，请联系社区工作人员。",
+        "en": "This board is closed and takes no new wishes; please contact the community staff.",
+    },
+    "own_wish": {
+        "zh": "不能认领自己发布的心愿。",
+        "en": "You cannot claim your own wish.",
+    },
+    "claim_limit_reached": {
+        "zh": "您已有 {limit} 个进行中的心愿，请先完成后再认领新的。",
+        "en": "You already hold {limit} wishes in progress; fulfil one before claiming another.",
+    },
+    "already_extended": {
+        "zh": "完成期限只能延长一次。",
+        "en": "The fulfil deadline can be extended only once.",
+    },
+})
+
+DEFAULT_SETTINGS = {"max_active_claims": 3, "fulfil_days": 3, "extension_days": 3,
+                    "auto_confirm_days": 7, "auto_confirm_rating": 5, "escalate_hours": 24,
+                    "default_level": 1}
+
+
+# --- boards -------------------------------------------------------------------------------
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)  # 192 random bits
+
+
+def create_board(community_id: int, name: str, location: str = "", grid_label: str | None = None,
+                 auto_approve: bool = False, enabled: bool = True) -> Board:
+    board = Board(community_id=community_id, name=name, location=location,
+                  grid_label=grid_label, auto_approve=auto_approve, enabled=enabled,
+                  token=new_token())
+    db.session.add(board)
+    db.session.flush()
+    return board
+
+
+def update_board(board: Board, changes: dict) -> Board:
+    for key, value in changes.items():
+        setattr(board, key, value)
+    db.session.flush()
+    return board
+
+
+def rotate_token(board: Board) -> Board:
+    db.session.add(RetiredBoardToken(token=board.token, board_id=board.id))
+    board.token = new_token()
+    db.session.flush()
+    return board
+
+
+def boards_query(community_id: int) -> sa.Select:
+    return sa.select(Board).where(Board.community_id == community_id).order_by(Board.id)
+
+
+def public_url(board: Board) -> str:
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + f"/b/{board.token}"
+
+
+def board_by_token(token: str) -> tuple[Board | None, bool]:
+    """The board a QR token names, and whether the token was replaced by a newer one."""
+    board = db.session.scalar(sa.select(Board).where(Board.token == token))
+    if board is not None:
+        return board, False
+    retired = db.session.get(RetiredBoardToken, token)
+    if retired is not None:
+        return db.session.get(Board, retired.board_id), True
+    return None, False
+
+
+# --- settings -----------------------------------------------------------------------------
+
+def settings_for(community_id: int) -> dict:
+    found = db.session.get(WishSettings, community_id)
+    if found is None:
+        return dict(DEFAULT_SETTINGS)
+    return {key: getattr(found, key) for key in DEFAULT_SETTINGS}
+
+
+def update_settings(community_id: int, changes: dict) -> dict:
+    found = db.session.get(WishSettings, community_id)
+    if found is None:
+        found = WishSettings(community_id=community_id, **DEFAULT_SETTINGS)
+        db.session.add(found)
+    for key, value in changes.items():
+        setattr(found, key, value)
+    db.session.flush()
+    return settings_for(community_id)
+
+
+# --- relations of an actor to a wish ------------------------------------------------------
+
+def role_in(community_id: int, user: User) -> str | None:
+    if user.is_admin:
+        return Role.ORGANISER.value
+    return db.session.scalar(sa.select(Membership.role).where(
+        Membership.community_id == community_id, Membership.user_id == user.id))
+
+
+def relations(wish: Wish, user: User) -> set[str]:
+    found: set[str] = set()
+    role = role_in(wish.community_id, user)
+    if wish.owner_id == user.id:
+        found.add("owner")
+    if wish.claimer_id == user.id:
+        found.add("claimer")
+    if role == Role.ORGANISER:
+        found.update({"organiser", "proxy"})
+    if role == Role.VOLUNTEER:
+        found.add("volunteer")
+    return found
+
+
+# --- posting ------------------------------------------------------------------------------
+
+def post_wish(board: Board, author: User, data: dict) -> Wish:
+    """Post a wish on a board; an organiser may post for a resident without an account."""
+    if not board.enabled:
+        raise Conflict("board_closed")
+    proxy = data.pop("on_behalf_of", None)
+    role = role_in(board.community_id, author)
+    if proxy is not None and role != Role.ORGANISER:
+        raise Forbidden("role_required", roles="社区工作人员")
+    if role is None:
+        # Scanning a board's QR and posting makes a resident of its community.
+        db.session.add(Membership(community_id=board.community_id, user_id=author.id,
+                                  role=Role.RESIDENT.value))
+    wish = Wish(community_id=board.community_id, board_id=board.id, posted_by_id=author.id,
+                status=lifecycle.PENDING, created_at=utcnow(), updated_at=utcnow(), **data)
+    if proxy is not None:
+        wish.proxy_name, wish.proxy_phone = proxy["name"], proxy["phone"]
+        wish.contact_phone = wish.contact_phone or proxy["phone"]
+    else:
+        wish.owner_id = author.id
+    db.session.add(wish)
+    db.session.flush()
+    _event(wish, author, "post", None, lifecycle.PENDING, by_proxy=proxy is not None)
+    if board.auto_approve:
+        level = settings_for(board.community_id)["default_level"]
+        _open(wish, level)
+        _event(wish, None, "approve", lifecycle.PENDING, lifecycle.OPEN, note="自动通过")
+    db.session.flush()
+    return wish
+
+
+# --- the lifecycle ------------------------------------------------------------------------
+
+def lock(wish_id: int) -> Wish:
+    wish = db.session.scalar(
+        sa.select(Wish).where(Wish.id == wish_id).with_for_update(of=Wish)
+        .execution_options(populate_existing=True))
+    if wish is None:
+        raise NotFound()
+    return wish
+
+
+def act(wish_id: int, action: str, actor: User, **payload) -> Wish:
+    """Take `action` on a wish as `actor`; see the transition table."""
+    wish = lock(wish_id)
+    relation_set = relations(wish, actor)
+    transition = lifecycle.check(wish.status, action, relation_set)
+    proxy = lifecycle.by_proxy(transition, relation_set)
+    before = wish.status
+    note = ACTIONS[action](wish, actor, **payload)
+    wish.status = transition.to
+    wish.updated_at = utcnow()
+    _event(wish, actor, action, before, transition.to, note=note, by_proxy=proxy)
+    db.session.flush()
+    return wish
+
+
+def _approve(wish: Wish, _actor: User, level: int) -> str:
+    _open(wish, level)
+    return f"等级 {level}"
+
+
+def _open(wish: Wish, level: int | None = None) -> None:
+    if level is not None:
+        wish.level = level
+    wish.status = lifecycle.OPEN
+    wish.opened_at = utcnow()
+    wish.escalated_at = None
+
+
+def _reject(wish: Wish, _actor: User, reason: str) -> str:
+    wish.reason = reason
+    return reason
+
+
+def _cancel(wish: Wish, _actor: User, reason: str | None = None) -> str | None:
+    wish.reason = reason
+    return reason
+
+
+def _claim(wish: Wish, actor: User) -> str | None:
+    _take(wish, actor.id)
+    return None
+
+
+def _assign(wish: Wish, _actor: User, volunteer_id: int) -> str:
+    role = db.session.scalar(sa.select(Membership.role).where(
+        Membership.community_id == wish.community_id, Membership.user_id == volunteer_id))
+    if role != Role.VOLUNTEER:
+        raise ValidationFailed("volunteer_id", {"zh": "必须是本社区的志愿者。",
+                                                "en": "Must be a volunteer of this community."})
+    _take(wish, volunteer_id)
+    volunteer = db.session.get(User, volunteer_id)
+    return f"派单给 {volunteer.display_name}"
+
+
+def _take(wish: Wish, volunteer_id: int) -> None:
+    if wish.owner_id == volunteer_id:
+        raise Forbidden("own_wish")
+    # Serialise this volunteer's claims (PostgreSQL) so two at once cannot pass the cap.
+    db.session.execute(sa.select(Membership.id).where(
+        Membership.community_id == wish.community_id, Membership.user_id == volunteer_id)
+        .with_for_update())
+    limit = settings_for(wish.community_id)["max_active_claims"]
+    active = db.session.scalar(sa.select(sa.func.count()).where(
+        Wish.claimer_id == volunteer_id, Wish.status == lifecycle.CLAIMED))
+    if active >= limit:
+        raise Conflict("claim_limit_reached", limit=limit)
+    now = utcnow()
+    wish.claimer_id = volunteer_id
+    wish.claimed_at = now
+    wish.fulfil_due_at = now + timedelta(days=settings_for(wish.community_id)["fulfil_days"])
+    wish.fulfil_extended = False
+
+
+def _release(wish: Wish, _actor: User, reason: str) -> str:
+    _drop_claim(wish)
+    return reason
+
+
+def _drop_claim(wish: Wish) -> None:
+    wish.claimer_id = None
+    wish.claimed_at = None
+    wish.fulfil_due_at = None
+    wish.fulfil_extended = False
+    _open(wish)
+
+
+def _extend(wish: Wish, _actor: User) -> str:
+    if wish.fulfil_extended:
+        raise Conflict("already_extended")
+    days = settings_for(wish.community_id)["extension_days"]
+    wish.fulfil_due_at = wish.fulfil_due_at + timedelta(days=days)
+    wish.fulfil_extended = True
+    return f"延期 {days} 天"
+
+
+def _fulfil(wish: Wish, _actor: User, note: str) -> str:
+    wish.fulfilled_at = utcnow()
+    wish.fulfil_note = note
+    return note
+
+
+def _confirm(wish: Wish, actor: User | None, rating: int, comment: str | None = None) -> str:
+    wish.rating = rating
+    wish.comment = comment
+    wish.closed_at = utcnow()
+    award(wish, rating, actor.id if actor else None)
+    return f"{rating} 星" + (f"：{comment}" if comment else "")
+
+
+def _dispute(wish: Wish, _actor: User, reason: str) -> str:
+    wish.fulfilled_at = None
+    wish.fulfil_note = None
+    wish.fulfil_due_at = utcnow() + timedelta(days=settings_for(wish.community_id)["fulfil_days"])
+    return reason
+
+
+def award(wish: Wish, rating: int, actor_id: int | None) -> None:
+    """Post the claimer's points for a closed wish through the ledger, once (its key)."""
+    points = ledger.wish_award(wish.community_id, wish.level or 1, rating)
+    wish.points_awarded, wish.points_capped = 0, 0
+    if points <= 0:
+        return
+    posting = ledger.transfer(
+        wish.community_id,
+        ledger.issuance_account(wish.community_id),
+        ledger.user_account(wish.community_id, wish.claimer_id),
+        points, TransferKind.EARN_WISH, f"wish:{wish.id}:award",
+        memo=f"微心愿：{wish.title}"[:200], actor_id=actor_id,
+    )
+    wish.points_awarded = posting.transfer.amount
+    wish.points_capped = posting.capped
+
+
+ACTIONS = {
+    "approve": _approve, "reject": _reject, "cancel": _cancel, "claim": _claim,
+    "assign": _assign, "release": _release, "extend": _extend, "fulfil": _fulfil,
+    "confirm": _confirm, "dispute": _dispute,
+}
+
+
+def _event(wish: Wish, actor: User | None, action: str, before: str | None, after: str, *,
+           note: str | None = None, by_proxy: bool = False) -> None:
+    db.session.add(WishEvent(wish_id=wish.id, community_id=wish.community_id,
+                             actor_id=actor.id if actor else None, action=action,
+                             from_status=before, to_status=after,
+                             note=note[:500] if note else None, by_proxy=by_proxy,
+                             created_at=utcnow()))
+
+
+# --- deadlines: `flask wishes tick` -------------------------------------------------------
+
+def _system_step(wish_id: int, action: str, apply) -> bool:
+    """Apply a system transition to one wish if it still applies (the lock re-reads it)."""
+    wish = lock(wish_id)
+    if (wish.status, action) not in lifecycle.TRANSITIONS:
+        return False
+    transition = lifecycle.TRANSITIONS[(wish.status, action)]
+    before = wish.status
+    note = apply(wish)
+    if note is False:
+        return False
+    wish.status = transition.to
+    wish.updated_at = utcnow()
+    _event(wish, None, action, before, transition.to, note=note)
+    db.session.flush()
+    return True
+
+
+def _settings_cache():
+    cache: dict[int, dict] = {}
+
+    def get(community_id: int) -> dict:
+        if community_id not in cache:
+            cache[community_id] = settings_for(community_id)
+        return cache[community_id]
+    return get
+
+
+def due_auto_confirm(now: datetime) -> list[int]:
+    settings = _settings_cache()
+    rows = db.session.execute(sa.select(Wish.id, Wish.community_id, Wish.fulfilled_at).where(
+        Wish.status == lifecycle.FULFILLED)).all()
+    return [wid for wid, cid, at in rows
+            if at <= now - timedelta(days=settings(cid)["auto_confirm_days"])]
+
+
+def auto_confirm(wish_id: int, now: datetime) -> bool:
+    def apply(wish: Wish):
+        days = settings_for(wish.community_id)["auto_confirm_days"]
+        if wish.fulfilled_at > now - timedelta(days=days):
+            return False
+        rating = settings_for(wish.community_id)["auto_confirm_rating"]
+        wish.rating = rating
+        wish.closed_at = now
+        award(wish, rating, None)
+        return f"超过 {days} 天未确认，系统按 {rating} 星自动确认"
+    return _system_step(wish_id, "auto_confirm", apply)
+
+
+def due_lapses(now: datetime) -> list[int]:
+    return list(db.session.scalars(sa.select(Wish.id).where(
+        Wish.status == lifecycle.CLAIMED, Wish.fulfil_due_at < now)))
+
+
+def lapse(wish_id: int, now: datetime) -> bool:
+    def apply(wish: Wish):
+        if wish.fulfil_due_at >= now:
+            return False
+        db.session.add(ClaimLapse(community_id=wish.community_id, user_id=wish.claimer_id,
+                                  wish_id=wish.id, due_at=wish.fulfil_due_at, created_at=now))
+        name = wish.claimer.display_name if wish.claimer else ""
+        _drop_claim(wish)
+        return f"{name} 未在期限内完成，心愿重新开放认领"
+    return _system_step(wish_id, "lapse", apply)
+
+
+def due_escalations(now: datetime) -> list[int]:
+    settings = _settings_cache()
+    rows = db.session.execute(sa.select(Wish.id, Wish.community_id, Wish.opened_at).where(
+        Wish.status == lifecycle.OPEN, Wish.escalated_at.is_(None))).all()
+    return [wid for wid, cid, at in rows
+            if at is not None and at <= now - timedelta(hours=settings(cid)["escalate_hours"])]
+
+
+def escalate(wish_id: int, now: datetime) -> bool:
+    def apply(wish: Wish):
+        if wish.escalated_at is not None:
+            return False
+        wish.escalated_at = now
+        return "长时间无人认领，已转入派单队列"
+    return _system_step(wish_id, "escalate", apply)
+
+
+# --- reading: visibility and privacy ------------------------------------------------------
+
+PUBLIC_STATES = (lifecycle.OPEN, lifecycle.CLAIMED, lifecycle.FULFILLED, lifecycle.CLOSED)
+
+
+def visible_query(user: User, filters: dict) -> sa.Select:
+    """Wishes the user may list: organisers all of their communities; others their own, the
+    ones they hold, and the public states of their communities' wishes."""
+    query = sa.select(Wish)
+    if not user.is_admin:
+        mine = sa.select(Membership.community_id).where(Membership.user_id == user.id)
+        organised = mine.where(Membership.role == Role.ORGANISER.value)
+        query = query.where(Wish.community_id.in_(mine), sa.or_(
+            Wish.community_id.in_(organised), Wish.owner_id == user.id,
+            Wish.claimer_id == user.id, Wish.status.in_(PUBLIC_STATES)))
+    for key in ("community_id", "board_id", "status", "category"):
+        if filters.get(key) is not None:
+            query = query.where(getattr(Wish, key) == filters[key])
+    if filters.get("mine"):
+        query = query.where(Wish.owner_id == user.id)
+    if filters.get("claimed_by_me"):
+        query = query.where(Wish.claimer_id == user.id)
+    if filters.get("escalated") is not None:
+        flag = Wish.escalated_at.is_not(None)
+        query = query.where(flag if filters["escalated"] else ~flag)
+    if filters.get("after"):
+        query = query.where(Wish.id < filters["after"])
+    if filters.get("sort") == "match":
+        query = query.order_by(_skill_match(user).desc(), Wish.id.desc())
+    else:
+        query = query.order_by(Wish.id.desc())
+    return query
+
+
+def _skill_match(user: User):
+    profile = db.session.get(VolunteerProfile, user.id)
+    skills = set(profile.skills if profile else [])
+    matching = [code for code, info in CATEGORIES.items() if skills & set(info["skills"])]
+    if not matching:
+        return sa.literal(0)
+    return sa.case((Wish.category.in_(matching), 1), else_=0)
+
+
+def mask_phone(phone: str | None) -> str | None:
+    if not phone:
+        return None
+    return phone[:3] + "****" + phone[-4:]
+
+
+def mask_name(name: str | None) -> str | None:
+    if not name:
+        return None
+    return name[0] + "*" * max(1, len(name) - 1)
+
+
+def present(wish: Wish, viewer: User) -> dict:
+    """The wish as this viewer may see it: personal data masked unless they may see it."""
+    relation_set = relations(wish, viewer)
+    full = bool(relation_set & {"owner", "organiser"})
+    holds = ("claimer" in relation_set
+             and wish.status in (lifecycle.CLAIMED, lifecycle.FULFILLED))
+    shows_contact = full or holds
+    owner_name = wish.owner.display_name if wish.owner else wish.proxy_name
+    body = {
+        **{c: getattr(wish, c) for c in (
+            "id", "community_id", "board_id", "title", "description", "category", "status",
+            "level", "claimer_id", "claimed_at", "fulfil_due_at", "fulfil_extended",
+            "fulfilled_at", "fulfil_note", "rating", "comment", "closed_at", "points_awarded",
+            "points_capped", "reason", "created_at", "updated_at", "opened_at")},
+        "category_label": CATEGORIES[wish.category]["label"],
+        "status_label": lifecycle.STATUS_LABELS[wish.status],
+        "board_name": wish.board.name,
+        "owner_id": wish.owner_id if full or "owner" in relation_set else None,
+        "owner_name": owner_name if shows_contact else mask_name(owner_name),
+        "posted_by_proxy": wish.owner_id is None,
+        "claimer_name": wish.claimer.display_name if wish.claimer else None,
+        "contact_phone": wish.contact_phone if shows_contact else mask_phone(wish.contact_phone),
+        "address": wish.address if shows_contact else None,
+        "contact_revealed": shows_contact,
+        "escalated": wish.escalated_at is not None,
+        "pending_points": _pending_for(wish) if wish.status == lifecycle.FULFILLED else None,
+    }
+    body["_reveal_to_claimer"] = holds and not full and bool(wish.contact_phone or wish.address)
+    return body
+
+
+def log_reveal(wish_id: int, community_id: int, viewer_id: int) -> None:
+    """Record that the claimer was shown the contact details (in its own write transaction,
+    since it happens while answering a GET)."""
+    db.session.commit()  # end the read transaction; the next BEGIN takes the write lock
+    with write_transaction(db.session):
+        db.session.add(ContactReveal(wish_id=wish_id, community_id=community_id,
+                                     viewer_id=viewer_id, created_at=utcnow()))
+
+
+def timeline(wish: Wish) -> list[dict]:
+    events = db.session.scalars(sa.select(WishEvent).where(WishEvent.wish_id == wish.id)
+                                .order_by(WishEvent.id))
+    return [{"action": e.action, "from_status": e.from_status, "to_status": e.to_status,
+             "actor_id": e.actor_id, "actor_name": e.actor.display_name if e.actor else "系统",
+             "by_proxy": e.by_proxy, "note": e.note, "created_at": e.created_at}
+            for e in events]
+
+
+def _pending_for(wish: Wish) -> int:
+    rating = settings_for(wish.community_id)["auto_confirm_rating"]
+    return ledger.wish_award(wish.community_id, wish.level or 1, rating)
+
+
+def pending_points(community_id: int, user_id: int) -> int:
+    """Points of this volunteer's fulfilled wishes awaiting the resident's confirmation."""
+    wishes = db.session.scalars(sa.select(Wish).where(
+        Wish.community_id == community_id, Wish.claimer_id == user_id,
+        Wish.status == lifecycle.FULFILLED))
+    return sum(_pending_for(w) for w in wishes)
+
+
+ledger.PENDING_SOURCES.append(pending_points)
