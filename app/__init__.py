@@ -73,6 +73,7 @@ def register_blueprints(app: Flask) -> None:
     from app.communities.routes import blp as communities_blp
     from app.ledger.routes import blp as ledger_blp
     from app.ops.routes import bp as ops_bp
+    from app.store.routes import blp as store_blp
     from app.web.routes import bp as web_bp
     from app.wishes.routes import blp as wishes_blp
 
@@ -80,6 +81,7 @@ def register_blueprints(app: Flask) -> None:
     api.register_blueprint(communities_blp)
     api.register_blueprint(ledger_blp)
     api.register_blueprint(wishes_blp)
+    api.register_blueprint(store_blp)
     app.register_blueprint(ops_bp)
     app.register_blueprint(web_bp)
 

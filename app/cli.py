@@ -72,9 +72,11 @@ def seed_demo_command() -> None:
 
 def register(app: Flask) -> None:
     from app.ledger.cli import register as register_ledger
+    from app.store.cli import register as register_store
     from app.wishes.cli import register as register_wishes
 
     app.cli.add_command(users_cli)
     app.cli.add_command(seed_cli)
     register_ledger(app)
     register_wishes(app)
+    register_store(app)

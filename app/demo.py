@@ -13,6 +13,7 @@ from app.auth.passwords import hash_password
 from app.communities.models import Community, Membership, Role, Team, TeamMember, VolunteerProfile
 from app.extensions import db
 from app.ledger.service import setup_community as setup_points
+from app.store.models import Reward
 from app.wishes.models import Board
 from app.wishes.service import create_board, public_url
 
@@ -50,6 +51,16 @@ TEAMS = {
 }
 
 ADMIN = ("13900000000", "平台管理员")
+
+# (name, kind, cost, stock, monthly limit per person, description)
+REWARDS = [
+    ("大米 5kg", "goods", 100, 20, 2, "爱心超市实物兑换"),
+    ("食用油 5L", "goods", 120, 15, 1, "爱心超市实物兑换"),
+    ("洗衣液 2kg", "goods", 60, 30, None, "爱心超市实物兑换"),
+    ("家政服务 2 小时", "service", 200, 5, 1, "由合作家政公司上门服务"),
+    ("理发一次", "service", 40, 10, 2, "社区理发志愿点"),
+    ("党员民主评议加分", "honour", 300, None, 1, "年度党员民主评议加分项，经党总支审核"),
+]
 
 # (name, location, grid label, auto-approve)
 BOARDS = [
@@ -110,6 +121,14 @@ def seed_demo() -> dict:
         if db.session.scalar(sa.select(Board.id).where(
                 Board.community_id == community.id, Board.name == name)) is None:
             create_board(community.id, name, location, grid, auto_approve=auto)
+    for name, kind, cost, stock, limit, description in REWARDS:
+        if db.session.scalar(sa.select(Reward.id).where(
+                Reward.community_id == community.id, Reward.name == name)) is None:
+            db.session.add(Reward(community_id=community.id, name=name, kind=kind, cost=cost,
+                                  stock=stock, per_user_monthly_limit=limit,
+                                  description=description))
+    db.session.flush()
+
     boards = db.session.scalars(sa.select(Board).where(Board.community_id == community.id)
                                 .order_by(Board.id)).all()
     return {"password": password, "accounts": accounts, "community_id": community.id,

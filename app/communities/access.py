@@ -94,3 +94,8 @@ def my_community_ids() -> list[int]:
     return list(db.session.scalars(
         sa.select(Membership.community_id).where(Membership.user_id == current_user.id)
         .order_by(Membership.community_id)))
+
+
+def organised_community_ids() -> sa.Select:
+    return sa.select(Membership.community_id).where(
+        Membership.user_id == current_user.id, Membership.role == Role.ORGANISER.value)

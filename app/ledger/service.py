@@ -389,13 +389,17 @@ def ledger_page(community_id: int, user_id: int, *, after: int | None, page: int
     result = {"items": [], "page": page, "per_page": per_page, "total": 0, "next_after": None}
     if account is None:
         return result
+    # `account_id BETWEEN x AND x` ordered by (account_id, id), rather than `= x` ordered by id:
+    # with `=` PostgreSQL may serve ORDER BY id from the primary key and filter on account_id
+    # (it does when the account holds a large share of all entries), walking back through every
+    # newer entry of other accounts. This form can only be ordered by the (account_id, id) index.
     statement = (
         sa.select(Entry.id, Entry.transfer_id, Entry.amount, Entry.balance_after,
                   Entry.created_at, Transfer.kind, Transfer.key.label("reference"),
                   Transfer.memo)
         .join(Transfer, Transfer.id == Entry.transfer_id)
-        .where(Entry.account_id == account.id)
-        .order_by(Entry.id.desc())
+        .where(Entry.account_id.between(account.id, account.id))
+        .order_by(Entry.account_id.desc(), Entry.id.desc())
         .limit(per_page + 1)
     )
     if after is not None:

@@ -1,0 +1,368 @@
+"""The points store (爱心超市): redeem points for goods, services and honours.
+
+Redeeming runs in one transaction: the reward row is locked first (so its stock and each
+user's monthly limit are checked against every committed redemption), the stock is taken with a
+conditional `UPDATE … WHERE stock >= :n`, and the points are debited through the ledger. Any
+refusal raises and the request rolls back whole: nothing is half-done.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from app.communities.models import Membership
+from app.db import utcnow
+from app.errors import Conflict, NotFound, ValidationFailed, register_messages
+from app.extensions import db
+from app.ledger import service as ledger
+from app.ledger.models import TransferKind
+from app.store.models import (
+    AWAITING_PICKUP,
+    CANCELLED,
+    EXPIRED,
+    FULFILLED,
+    MemberCard,
+    Redemption,
+    Reward,
+    StoreSettings,
+)
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+# No 0/O, 1/I/L: codes are read aloud and typed by elderly volunteers and busy staff.
+PICKUP_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+PICKUP_LENGTH = 10  # 31^10 ≈ 8·10^14 codes, and five wrong tries lock a redemption
+MAX_WRONG_CODES = 5
+LOCK_MINUTES = 15
+
+register_messages({
+    "out_of_stock": {"zh": "库存不足，请选择其他奖品或稍后再来。",
+                     "en": "Not enough in stock; choose another reward or come back later."},
+    "limit_reached": {"zh": "本月兑换数量已达上限（每人每月 {limit} 件）。",
+                      "en": "Monthly limit reached ({limit} per person per month)."},
+    "reward_inactive": {"zh": "该奖品已下架。", "en": "This reward is not available."},
+    "wrong_pickup_code": {
+        "zh": "取货码不正确（还可尝试 {left} 次）。",
+        "en": "Wrong pickup code ({left} tries left).",
+    },
+    "pickup_locked": {
+        "zh": "取货码错误次数过多，请 {minutes} 分钟后再试。",
+        "en": "Too many wrong pickup codes; try again in {minutes} minutes.",
+    },
+    "redemption_not_pending": {
+        "zh": "该兑换当前状态为“{state_label}”，不能再{action_label}。",
+        "en": "This redemption is {state}; it can no longer be {action}.",
+    },
+    "member_code_mismatch": {
+        "zh": "会员码与该志愿者不符，请重新扫描会员卡。",
+        "en": "The member code does not belong to this volunteer; scan the card again.",
+    },
+})
+
+
+# --- rewards ------------------------------------------------------------------------------
+
+def create_reward(community_id: int, data: dict) -> Reward:
+    reward = Reward(community_id=community_id, created_at=utcnow(), **data)
+    _check_stock_rule(reward)
+    db.session.add(reward)
+    db.session.flush()
+    return reward
+
+
+def update_reward(reward: Reward, changes: dict) -> Reward:
+    for key, value in changes.items():
+        setattr(reward, key, value)
+    _check_stock_rule(reward)
+    db.session.flush()
+    return reward
+
+
+def _check_stock_rule(reward: Reward) -> None:
+    if reward.kind == "honour" and reward.stock is not None:
+        raise ValidationFailed("stock", {"zh": "荣誉类奖品没有库存，请不要填写。",
+                                         "en": "Honours have no stock; leave it out."})
+    if reward.kind != "honour" and reward.stock is None:
+        raise ValidationFailed("stock", {"zh": "实物和服务类奖品需要填写库存。",
+                                         "en": "Goods and services need a stock."})
+
+
+def rewards_query(community_id: int, *, only_active: bool) -> sa.Select:
+    query = sa.select(Reward).where(Reward.community_id == community_id)
+    if only_active:
+        query = query.where(Reward.active.is_(True))
+    return query.order_by(Reward.cost, Reward.id)
+
+
+# --- redeeming ----------------------------------------------------------------------------
+
+def month_start_utc(now: datetime) -> datetime:
+    local = now.astimezone(SHANGHAI).date().replace(day=1)
+    return datetime.combine(local, time.min, SHANGHAI)
+
+
+def redeem(reward_id: int, user_id: int, quantity: int, actor_id: int, *,
+           at_counter: bool = False) -> Redemption:
+    """Redeem `quantity` of a reward for `user_id`; see the module doc for why it is safe."""
+    reward = db.session.scalar(sa.select(Reward).where(Reward.id == reward_id)
+                               .with_for_update().execution_options(populate_existing=True))
+    if reward is None:
+        raise NotFound()
+    if not reward.active:
+        raise Conflict("reward_inactive")
+    now = utcnow()
+    if reward.per_user_monthly_limit is not None:
+        taken = db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Redemption.quantity), 0))
+                                  .where(Redemption.reward_id == reward.id,
+                                         Redemption.user_id == user_id,
+                                         Redemption.status.in_([AWAITING_PICKUP, FULFILLED]),
+                                         Redemption.created_at >= month_start_utc(now)))
+        if taken + quantity > reward.per_user_monthly_limit:
+            raise Conflict("limit_reached", limit=reward.per_user_monthly_limit)
+    if reward.stock is not None:
+        taken = db.session.execute(
+            sa.update(Reward).where(Reward.id == reward.id, Reward.stock >= quantity)
+            .values(stock=Reward.stock - quantity),
+            execution_options={"synchronize_session": False}).rowcount
+        if taken != 1:
+            raise Conflict("out_of_stock")
+    redemption = Redemption(
+        community_id=reward.community_id, reward_id=reward.id, user_id=user_id,
+        reward_name=reward.name, reward_kind=reward.kind, unit_cost=reward.cost,
+        quantity=quantity, cost_total=reward.cost * quantity, status=AWAITING_PICKUP,
+        pickup_code=_new_pickup_code(), created_by_id=actor_id, created_at=now,
+        at_counter=at_counter,
+    )
+    db.session.add(redemption)
+    db.session.flush()
+    ledger.transfer(
+        reward.community_id, ledger.user_account(reward.community_id, user_id),
+        ledger.store_account(reward.community_id), redemption.cost_total,
+        TransferKind.REDEMPTION, f"redemption:{redemption.id}:debit",
+        memo=f"兑换：{reward.name} × {quantity}", actor_id=actor_id,
+    )
+    if at_counter:
+        _mark_fulfilled(redemption, actor_id, now)
+    db.session.flush()
+    db.session.expire(reward)
+    return redemption
+
+
+def _new_pickup_code() -> str:
+    while True:
+        code = "".join(secrets.choice(PICKUP_ALPHABET) for _ in range(PICKUP_LENGTH))
+        if db.session.scalar(sa.select(Redemption.id).where(Redemption.pickup_code == code)) is None:
+            return code
+
+
+def normalise_code(code: str) -> str:
+    return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
+# --- member cards and the counter ---------------------------------------------------------
+
+def member_card(user_id: int) -> MemberCard:
+    card = db.session.get(MemberCard, user_id)
+    if card is None:
+        card = MemberCard(user_id=user_id, code=secrets.token_urlsafe(18), rotated_at=utcnow())
+        db.session.add(card)
+        db.session.flush()
+    return card
+
+
+def rotate_member_card(user_id: int) -> MemberCard:
+    card = member_card(user_id)
+    card.code = secrets.token_urlsafe(18)
+    card.rotated_at = utcnow()
+    db.session.flush()
+    return card
+
+
+def check_counter_identity(community_id: int, for_user_id: int, member_code: str) -> None:
+    is_member = db.session.scalar(sa.select(Membership.id).where(
+        Membership.community_id == community_id, Membership.user_id == for_user_id))
+    if is_member is None:
+        raise ValidationFailed("for_user_id", {"zh": "此人不是本社区成员。",
+                                               "en": "This person is not a member here."})
+    card = db.session.get(MemberCard, for_user_id)
+    if card is None or not secrets.compare_digest(card.code, member_code.strip()):
+        raise Conflict("member_code_mismatch")
+
+
+# --- pickup, cancel, expiry ---------------------------------------------------------------
+
+def lock(redemption_id: int) -> Redemption:
+    redemption = db.session.scalar(
+        sa.select(Redemption).where(Redemption.id == redemption_id).with_for_update(of=Redemption)
+        .execution_options(populate_existing=True))
+    if redemption is None:
+        raise NotFound()
+    return redemption
+
+
+STATUS_LABELS = {AWAITING_PICKUP: "待领取", FULFILLED: "已领取", CANCELLED: "已取消",
+                 EXPIRED: "已过期退还"}
+ACTION_LABELS = {"fulfilled": "领取", "cancelled": "取消"}
+
+
+def _require_pending(redemption: Redemption, action: str) -> None:
+    if redemption.status != AWAITING_PICKUP:
+        raise Conflict("redemption_not_pending", state=redemption.status,
+                       state_label=STATUS_LABELS[redemption.status], action=action,
+                       action_label=ACTION_LABELS[action], errors={"status": [redemption.status]})
+
+
+def fulfil(redemption_id: int, pickup_code: str | None, actor_id: int) -> Redemption:
+    """Hand over a redemption: by its pickup code, or for an honour by an organiser's approval.
+
+    Wrong codes are counted even though the request fails (they are committed first); the
+    fifth locks the redemption for 15 minutes.
+    """
+    redemption = lock(redemption_id)
+    _require_pending(redemption, "fulfilled")
+    now = utcnow()
+    if redemption.locked_until is not None and redemption.locked_until > now:
+        minutes = max(1, int((redemption.locked_until - now).total_seconds() // 60) + 1)
+        raise Conflict("pickup_locked", minutes=minutes)
+    # An honour is fulfilled by the organiser's approval; anything else needs its code.
+    needs_code = redemption.reward_kind != "honour" or pickup_code is not None
+    if needs_code and not _code_matches(redemption, pickup_code):
+        _count_wrong_code(redemption, now)
+    _mark_fulfilled(redemption, actor_id, now)
+    db.session.flush()
+    return redemption
+
+
+def _code_matches(redemption: Redemption, pickup_code: str | None) -> bool:
+    return pickup_code is not None and secrets.compare_digest(
+        normalise_code(pickup_code), redemption.pickup_code)
+
+
+def _count_wrong_code(redemption: Redemption, now: datetime) -> None:
+    redemption.wrong_code_attempts += 1
+    left = MAX_WRONG_CODES - redemption.wrong_code_attempts
+    if left <= 0:
+        redemption.wrong_code_attempts = 0
+        redemption.locked_until = now + timedelta(minutes=LOCK_MINUTES)
+    db.session.commit()  # the count must outlive this failed request
+    if left <= 0:
+        raise Conflict("pickup_locked", minutes=LOCK_MINUTES)
+    raise Conflict("wrong_pickup_code", left=left)
+
+
+def _mark_fulfilled(redemption: Redemption, actor_id: int, now: datetime) -> None:
+    redemption.status = FULFILLED
+    redemption.fulfilled_at = now
+    redemption.fulfilled_by_id = actor_id
+
+
+def find_by_code(community_id: int, pickup_code: str) -> Redemption:
+    found = db.session.scalar(sa.select(Redemption).where(
+        Redemption.community_id == community_id,
+        Redemption.pickup_code == normalise_code(pickup_code)))
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def cancel(redemption_id: int, actor_id: int | None, *, reason: str | None = None,
+           status: str = CANCELLED) -> Redemption:
+    """Cancel before pickup: refund the points once (`redemption:<id>:refund`), return stock."""
+    redemption = lock(redemption_id)
+    _require_pending(redemption, "cancelled")
+    now = utcnow()
+    redemption.status = status
+    redemption.cancelled_at = now
+    redemption.cancelled_by_id = actor_id
+    redemption.cancel_reason = reason
+    db.session.execute(
+        sa.update(Reward).where(Reward.id == redemption.reward_id, Reward.stock.is_not(None))
+        .values(stock=Reward.stock + redemption.quantity),
+        execution_options={"synchronize_session": False})
+    ledger.transfer(
+        redemption.community_id, ledger.store_account(redemption.community_id),
+        ledger.user_account(redemption.community_id, redemption.user_id),
+        redemption.cost_total, TransferKind.REFUND, f"redemption:{redemption.id}:refund",
+        memo=f"退还：{redemption.reward_name} × {redemption.quantity}", actor_id=actor_id,
+    )
+    db.session.flush()
+    return redemption
+
+
+def expiry_days(community_id: int) -> int:
+    settings = db.session.get(StoreSettings, community_id)
+    return settings.redemption_expiry_days if settings else 30
+
+
+def update_settings(community_id: int, data: dict) -> dict:
+    settings = db.session.get(StoreSettings, community_id)
+    if settings is None:
+        settings = StoreSettings(community_id=community_id)
+        db.session.add(settings)
+    settings.redemption_expiry_days = data["redemption_expiry_days"]
+    db.session.flush()
+    return {"redemption_expiry_days": settings.redemption_expiry_days}
+
+
+def due_expiry(now: datetime) -> list[int]:
+    rows = db.session.execute(sa.select(Redemption.id, Redemption.community_id,
+                                        Redemption.created_at)
+                              .where(Redemption.status == AWAITING_PICKUP)).all()
+    days: dict[int, int] = {}
+    due = []
+    for rid, cid, created in rows:
+        days.setdefault(cid, expiry_days(cid))
+        if created <= now - timedelta(days=days[cid]):
+            due.append(rid)
+    return due
+
+
+def expire(redemption_id: int, now: datetime) -> bool:
+    redemption = lock(redemption_id)
+    if redemption.status != AWAITING_PICKUP or redemption.created_at > now - timedelta(
+            days=expiry_days(redemption.community_id)):
+        return False
+    cancel(redemption_id, None, reason="逾期未领取，积分已退还", status=EXPIRED)
+    return True
+
+
+# --- reading ------------------------------------------------------------------------------
+
+def redemptions_query(filters: dict, visible_community_ids, user_id: int,
+                      organiser_community_ids) -> sa.Select:
+    """Redemptions the user may list: their own, and all of the communities they organise."""
+    query = sa.select(Redemption)
+    if visible_community_ids is not None:
+        query = query.where(sa.or_(Redemption.user_id == user_id,
+                                   Redemption.community_id.in_(organiser_community_ids)))
+    if filters.get("mine"):
+        query = query.where(Redemption.user_id == user_id)
+    for key in ("community_id", "status", "user_id", "reward_id"):
+        if filters.get(key) is not None:
+            query = query.where(getattr(Redemption, key) == filters[key])
+    if filters.get("at_counter") is not None:
+        query = query.where(Redemption.at_counter.is_(filters["at_counter"]))
+    if filters.get("from"):
+        query = query.where(Redemption.created_at >= filters["from"])
+    if filters.get("to"):
+        query = query.where(Redemption.created_at < filters["to"])
+    return query.order_by(Redemption.id.desc())
+
+
+def reward_totals(community_id: int) -> list[dict]:
+    done = sa.case((Redemption.status == FULFILLED, Redemption.quantity), else_=0)
+    waiting = sa.case((Redemption.status == AWAITING_PICKUP, Redemption.quantity), else_=0)
+    points = sa.case((Redemption.status.in_([FULFILLED, AWAITING_PICKUP]),
+                      Redemption.cost_total), else_=0)
+    rows = db.session.execute(
+        sa.select(Reward.id, Reward.name, Reward.kind, Reward.stock,
+                  sa.func.coalesce(sa.func.sum(done), 0), sa.func.coalesce(sa.func.sum(waiting), 0),
+                  sa.func.coalesce(sa.func.sum(points), 0))
+        .outerjoin(Redemption, Redemption.reward_id == Reward.id)
+        .where(Reward.community_id == community_id)
+        .group_by(Reward.id, Reward.name, Reward.kind, Reward.stock).order_by(Reward.id)).all()
+    return [{"reward_id": r[0], "name": r[1], "kind": r[2], "stock": r[3], "fulfilled": r[4],
+             "awaiting_pickup": r[5], "points": r[6]} for r in rows]
