@@ -19,9 +19,9 @@ from app.store import service
 from app.store.models import Redemption, Reward
 from app.store.schemas import (
     CancelSchema,
+    MemberCardSchema,
     PickupByCodeSchema,
     PickupSchema,
-    MemberCardSchema,
     RedeemSchema,
     RedemptionQuerySchema,
     RedemptionSchema,
