@@ -2,7 +2,7 @@
 
 The schema is built once per session by running the real migrations (`flask db upgrade`);
 each test then gets a copy (SQLite: a copied file) or an emptied database (PostgreSQL:
-TRUNCATE … RESTART IDENTITY), so every test starts from zero and tests that start real
+DELETE with triggers off and sequences restarted), so every test starts from zero and tests that start real
 gunicorn workers see the same committed data the test wrote.
 
 Set TEST_DATABASE_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test) to run the
@@ -100,17 +100,29 @@ def _shared_app(_template, tmp_path_factory):
         db.engine.dispose()
 
 
+def _empty_postgres(tables: list[str]) -> None:
+    """Delete every row and restart the id sequences.
+
+    DELETE with triggers off (session_replication_role = replica: no foreign-key checks and no
+    append-only triggers) takes ~10 ms here where TRUNCATE … CASCADE takes ~100× longer.
+    """
+    engine = sa.create_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
+        conn.execute(sa.text("; ".join(f'DELETE FROM "{t}"' for t in tables)))
+        conn.execute(sa.text(
+            "SELECT setval(c.oid::regclass, 1, false) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind = 'S' AND n.nspname = 'public'"))
+    engine.dispose()
+
+
 def _reset(app, template, path) -> str:
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
     if template["kind"] == "postgresql":
-        engine = sa.create_engine(PG_URL)
-        with engine.begin() as conn:
-            conn.execute(sa.text(
-                "TRUNCATE " + ", ".join(f'"{t}"' for t in template["tables"])
-                + " RESTART IDENTITY CASCADE"))
-        engine.dispose()
+        _empty_postgres(template["tables"])
         return PG_URL
     for suffix in ("-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
