@@ -61,6 +61,8 @@ register_messages({
     },
 })
 
+MAX_OFFSET = 10_000  # deeper ledger pages must use keyset paging (?after=)
+
 # Causes that hold points back until something happens (e.g. wishes awaiting confirmation)
 # register a function (community_id, user_id) -> points here; the ledger imports no cause.
 PENDING_SOURCES: list[Callable[[int, int], int]] = []
@@ -386,19 +388,27 @@ def ledger_page(community_id: int, user_id: int, *, after: int | None, page: int
     """A user's entries, newest first. With `after` (an entry id) paging is by key: its cost is
     one index range scan of `per_page` rows, however long the history."""
     account = find_user_account(community_id, user_id)
+    if after is None and (page - 1) * per_page > MAX_OFFSET:
+        # OFFSET reads and discards every row before the page: refuse what would be slow.
+        raise ValidationFailed("page", {
+            "zh": f"页码过深（超过 {MAX_OFFSET} 条），请改用 after=上一页的 next_after 翻页。",
+            "en": f"Page too deep (beyond {MAX_OFFSET} entries); page with after=<next_after>."})
     result = {"items": [], "page": page, "per_page": per_page, "total": 0, "next_after": None}
     if account is None:
         return result
-    # `account_id BETWEEN x AND x` ordered by (account_id, id), rather than `= x` ordered by id:
-    # with `=` PostgreSQL may serve ORDER BY id from the primary key and filter on account_id
-    # (it does when the account holds a large share of all entries), walking back through every
-    # newer entry of other accounts. This form can only be ordered by the (account_id, id) index.
+    # On PostgreSQL `account_id BETWEEN x AND x` ordered by (account_id, id), not `= x` ordered
+    # by id: with `=` its planner may serve ORDER BY id from the primary key and filter on
+    # account_id (it does when the account holds a large share of all entries), walking back
+    # through every newer entry of other accounts; this form can only be ordered by the
+    # (account_id, id) index. SQLite needs `=` to bound that index scan by `id < after` too.
+    owner = (Entry.account_id.between(account.id, account.id) if _dialect() == "postgresql"
+             else Entry.account_id == account.id)
     statement = (
         sa.select(Entry.id, Entry.transfer_id, Entry.amount, Entry.balance_after,
                   Entry.created_at, Transfer.kind, Transfer.key.label("reference"),
                   Transfer.memo)
         .join(Transfer, Transfer.id == Entry.transfer_id)
-        .where(Entry.account_id.between(account.id, account.id))
+        .where(owner)
         .order_by(Entry.account_id.desc(), Entry.id.desc())
         .limit(per_page + 1)
     )

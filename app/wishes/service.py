@@ -448,7 +448,9 @@ def visible_query(user: User, filters: dict) -> sa.Select:
     if filters.get("claimed_by_me"):
         query = query.where(Wish.claimer_id == user.id)
     if filters.get("escalated") is not None:
-        flag = Wish.escalated_at.is_not(None)
+        # The dispatch queue: escalated and still waiting (a wish taken, rejected or cancelled
+        # since has left it; its timeline keeps the escalation).
+        flag = sa.and_(Wish.escalated_at.is_not(None), Wish.status == lifecycle.OPEN)
         query = query.where(flag if filters["escalated"] else ~flag)
     if filters.get("after"):
         query = query.where(Wish.id < filters["after"])
@@ -480,12 +482,19 @@ def mask_name(name: str | None) -> str | None:
     return name[0] + "*" * max(1, len(name) - 1)
 
 
-def present(wish: Wish, viewer: User) -> dict:
-    """The wish as this viewer may see it: personal data masked unless they may see it."""
+def _sight(wish: Wish, viewer: User) -> tuple[set[str], bool, bool]:
+    """(relations, sees everything, holds it now) of a viewer: owner and organisers see all;
+    the claimer sees the contact details only while holding the wish."""
     relation_set = relations(wish, viewer)
     full = bool(relation_set & {"owner", "organiser"})
     holds = ("claimer" in relation_set
              and wish.status in (lifecycle.CLAIMED, lifecycle.FULFILLED))
+    return relation_set, full, holds
+
+
+def present(wish: Wish, viewer: User) -> dict:
+    """The wish as this viewer may see it: personal data masked unless they may see it."""
+    relation_set, full, holds = _sight(wish, viewer)
     shows_contact = full or holds
     owner_name = wish.owner.display_name if wish.owner else wish.proxy_name
     body = {
@@ -504,7 +513,7 @@ def present(wish: Wish, viewer: User) -> dict:
         "contact_phone": wish.contact_phone if shows_contact else mask_phone(wish.contact_phone),
         "address": wish.address if shows_contact else None,
         "contact_revealed": shows_contact,
-        "escalated": wish.escalated_at is not None,
+        "escalated": wish.escalated_at is not None and wish.status == lifecycle.OPEN,
         "pending_points": _pending_for(wish) if wish.status == lifecycle.FULFILLED else None,
     }
     body["_reveal_to_claimer"] = holds and not full and bool(wish.contact_phone or wish.address)
@@ -514,19 +523,43 @@ def present(wish: Wish, viewer: User) -> dict:
 def log_reveal(wish_id: int, community_id: int, viewer_id: int) -> None:
     """Record that the claimer was shown the contact details (in its own write transaction,
     since it happens while answering a GET)."""
+    log_reveals([(wish_id, community_id)], viewer_id)
+
+
+def log_reveals(shown: list[tuple[int, int]], viewer_id: int) -> None:
+    """log_reveal() for each (wish id, community id) a GET showed, in one write transaction."""
+    if not shown:
+        return
     db.session.commit()  # end the read transaction; the next BEGIN takes the write lock
     with write_transaction(db.session):
-        db.session.add(ContactReveal(wish_id=wish_id, community_id=community_id,
-                                     viewer_id=viewer_id, created_at=utcnow()))
+        for wish_id, community_id in shown:
+            record_reveal(wish_id, community_id, viewer_id)
 
 
-def timeline(wish: Wish) -> list[dict]:
+def record_reveal(wish_id: int, community_id: int, viewer_id: int) -> None:
+    """Add a reveal to the current (write) transaction, e.g. the answer to a claim."""
+    db.session.add(ContactReveal(wish_id=wish_id, community_id=community_id,
+                                 viewer_id=viewer_id, created_at=utcnow()))
+
+
+def timeline(wish: Wish, viewer: User | None = None) -> list[dict]:
+    """The wish's steps; for a viewer who may not see the owner (see present()), the owner's
+    own steps name them masked, as owner_name does."""
+    hide_owner = False
+    if viewer is not None and wish.owner_id is not None:
+        _relations, full, holds = _sight(wish, viewer)
+        hide_owner = not (full or holds)
     events = db.session.scalars(sa.select(WishEvent).where(WishEvent.wish_id == wish.id)
                                 .order_by(WishEvent.id))
-    return [{"action": e.action, "from_status": e.from_status, "to_status": e.to_status,
-             "actor_id": e.actor_id, "actor_name": e.actor.display_name if e.actor else "系统",
-             "by_proxy": e.by_proxy, "note": e.note, "created_at": e.created_at}
-            for e in events]
+    steps = []
+    for e in events:
+        hidden = hide_owner and e.actor_id == wish.owner_id
+        name = e.actor.display_name if e.actor else "系统"
+        steps.append({"action": e.action, "from_status": e.from_status,
+                      "to_status": e.to_status, "actor_id": None if hidden else e.actor_id,
+                      "actor_name": mask_name(name) if hidden else name,
+                      "by_proxy": e.by_proxy, "note": e.note, "created_at": e.created_at})
+    return steps
 
 
 def _pending_for(wish: Wish) -> int:
@@ -536,10 +569,16 @@ def _pending_for(wish: Wish) -> int:
 
 def pending_points(community_id: int, user_id: int) -> int:
     """Points of this volunteer's fulfilled wishes awaiting the resident's confirmation."""
-    wishes = db.session.scalars(sa.select(Wish).where(
+    levels = db.session.scalars(sa.select(Wish.level).where(
         Wish.community_id == community_id, Wish.claimer_id == user_id,
-        Wish.status == lifecycle.FULFILLED))
-    return sum(_pending_for(w) for w in wishes)
+        Wish.status == lifecycle.FULFILLED)).all()
+    if not levels:
+        return 0
+    # Rules and settings read once, whatever the number of wishes waiting.
+    rating = settings_for(community_id)["auto_confirm_rating"]
+    award_by_level = {level: ledger.wish_award(community_id, level, rating)
+                      for level in set(lv or 1 for lv in levels)}
+    return sum(award_by_level[level or 1] for level in levels)
 
 
 ledger.PENDING_SOURCES.append(pending_points)
