@@ -90,7 +90,7 @@ class LedgerPageSchema(StrictSchema):
 
 
 class AdjustmentCreateSchema(StrictSchema):
-    user_id = StrictInteger(required=True, validate=validate.Range(min=1))
+    user_id = StrictInteger(required=True, validate=validate.Range(min=1, max=MAX_ID))
     amount = StrictInteger(required=True, validate=[
         validate.Range(min=-MAX_POINTS, max=MAX_POINTS),
         validate.NoneOf([0], error="Must not be zero."),

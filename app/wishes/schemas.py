@@ -1,7 +1,11 @@
 """Schemas of boards and wishes."""
 
+import unicodedata
+
+import marshmallow as ma
 from marshmallow import fields, validate
 
+from app.db import MAX_ID
 from app.schemas import (
     LocalDateTime,
     PageQuery,
@@ -13,6 +17,20 @@ from app.schemas import (
 )
 from app.wishes.models import CATEGORIES
 from app.wishes.transitions import STATUSES
+
+
+class MultilineText(Text):
+    """Text that may run over several lines (typed in a textarea): like Text, but line breaks
+    are kept (CRLF/CR normalised to LF); every other control character is still refused."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = fields.String._deserialize(self, value, attr, data, **kwargs)
+        text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
+        if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co"} and ch not in "\n\u200d"
+               for ch in text):
+            raise ma.ValidationError("Contains control characters.")
+        validate.Length(min=self.min_length, max=self.max_length)(text)
+        return text
 
 
 class BoardCreateSchema(StrictSchema):
@@ -58,7 +76,7 @@ class ProxySchema(StrictSchema):
 
 class WishCreateSchema(StrictSchema):
     title = Text(required=True, max_length=60, metadata={"example": "厨房水龙头漏水"})
-    description = Text(load_default="", min_length=0, max_length=2000,
+    description = MultilineText(load_default="", min_length=0, max_length=2000,
                        metadata={"example": "家里只有两位老人，希望有人帮忙换个水龙头。"})
     category = fields.String(required=True, validate=validate.OneOf(list(CATEGORIES)),
                              metadata={"description": "a code from GET /api/v1/wish-categories"})
@@ -70,8 +88,8 @@ class WishCreateSchema(StrictSchema):
 
 
 class WishQuerySchema(PageQuery):
-    community_id = fields.Integer(validate=validate.Range(min=1))
-    board_id = fields.Integer(validate=validate.Range(min=1))
+    community_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
+    board_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
     status = fields.String(validate=validate.OneOf(STATUSES))
     category = fields.String(validate=validate.OneOf(list(CATEGORIES)))
     mine = fields.Boolean()
@@ -79,7 +97,7 @@ class WishQuerySchema(PageQuery):
     escalated = fields.Boolean(metadata={"description": "true: the dispatch queue"})
     sort = fields.String(validate=validate.OneOf(["newest", "match"]),
                          metadata={"description": "match: open wishes fitting my skills first"})
-    after = fields.Integer(validate=validate.Range(min=1),
+    after = fields.Integer(validate=validate.Range(min=1, max=MAX_ID),
                            metadata={"description": "keyset paging: wishes older than this id"})
 
 
@@ -96,7 +114,7 @@ class OptionalReasonSchema(StrictSchema):
 
 
 class AssignSchema(StrictSchema):
-    volunteer_id = StrictInteger(required=True, validate=validate.Range(min=1))
+    volunteer_id = StrictInteger(required=True, validate=validate.Range(min=1, max=MAX_ID))
 
 
 class FulfilSchema(StrictSchema):
@@ -197,7 +215,7 @@ class WishSettingsSchema(StrictSchema):
 
 
 class LapseQuerySchema(PageQuery):
-    user_id = fields.Integer(validate=validate.Range(min=1))
+    user_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
 
 
 class ClaimLapseSchema(StrictSchema):

@@ -1,0 +1,191 @@
+"""Accounts and tokens through real gunicorn worker processes, under concurrency.
+
+Each test starts several workers on the test's database (SQLite in WAL mode shared by the
+processes, or PostgreSQL) and fires requests from a thread pool, so they land on different
+workers at the same time: revocation must be seen by every worker, a refresh token must be
+spent exactly once, a phone registered exactly once, and nothing may answer 500 or
+"database is locked".
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from threading import Barrier
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from app.extensions import db
+
+pytestmark = pytest.mark.live
+
+PASSWORD = "correct horse 马"  # what the `factory` fixture's users have (tests/conftest.py)
+TIMEOUT = 60
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def fire(count: int, call):
+    """Run `call(i)` for i in range(count) from `count` threads released at the same moment."""
+    barrier = Barrier(count)
+
+    def run(i):
+        barrier.wait()
+        return call(i)
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+def error_of(response) -> str | None:
+    if response.status_code < 400:
+        return None
+    assert response.headers["Content-Type"].startswith("application/json"), response.text
+    return response.json()["error"]
+
+
+def assert_server_healthy(server) -> None:
+    log = server.log.read_text(errors="replace")
+    assert "Traceback" not in log, log[-4000:]
+    assert "database is locked" not in log, log[-4000:]
+    assert "WORKER TIMEOUT" not in log, log[-4000:]
+
+
+def login(server, user) -> dict:
+    response = requests.post(f"{server.url}/api/v1/auth/login",
+                             json={"phone": user.phone, "password": PASSWORD}, timeout=TIMEOUT)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_logout_is_seen_by_every_worker(live_server, factory):
+    user = factory.user("王建国")
+    server = live_server(workers=4)
+    tokens = login(server, user)
+    me = f"{server.url}/api/v1/me"
+
+    # Every worker serves the token first (so no worker can answer from anything it cached) ...
+    before = fire(40, lambda _i: requests.get(me, headers=bearer(tokens["access_token"]),
+                                              timeout=TIMEOUT))
+    assert [r.status_code for r in before] == [200] * 40
+    assert {r.json()["id"] for r in before} == {user.id}
+
+    response = requests.post(f"{server.url}/api/v1/auth/logout",
+                             headers=bearer(tokens["access_token"]), timeout=TIMEOUT)
+    assert response.status_code == 204, response.text
+    assert response.content == b""
+
+    # ... and after logout every single answer, from whichever worker, is 401 token_revoked.
+    after = fire(40, lambda _i: requests.get(me, headers=bearer(tokens["access_token"]),
+                                             timeout=TIMEOUT))
+    assert [(r.status_code, error_of(r)) for r in after] == [(401, "token_revoked")] * 40
+
+    # The login's refresh token died with it.
+    response = requests.post(f"{server.url}/api/v1/auth/refresh",
+                             headers=bearer(tokens["refresh_token"]), timeout=TIMEOUT)
+    assert response.status_code == 401
+    assert error_of(response) in {"token_revoked", "token_reused"}
+
+    # Another login of the same user is untouched.
+    fresh = login(server, user)
+    assert requests.get(me, headers=bearer(fresh["access_token"]), timeout=TIMEOUT).status_code \
+        == 200
+    assert_server_healthy(server)
+
+
+def test_a_refresh_token_is_spent_exactly_once(live_server, factory):
+    user = factory.user("李书记")
+    server = live_server(workers=4)
+    tokens = login(server, user)
+    refresh = f"{server.url}/api/v1/auth/refresh"
+
+    answers = fire(20, lambda _i: requests.post(refresh, headers=bearer(tokens["refresh_token"]),
+                                                timeout=TIMEOUT))
+    statuses = Counter(r.status_code for r in answers)
+    assert statuses == {200: 1, 401: 19}, statuses
+    refused = {error_of(r) for r in answers if r.status_code == 401}
+    assert refused <= {"token_reused", "token_revoked"}, refused
+    winner = next(r.json() for r in answers if r.status_code == 200)
+    assert winner["access_token"] and winner["refresh_token"] != tokens["refresh_token"]
+
+    # Reuse means the refresh token leaked: the whole login is revoked, the new pair included.
+    me = f"{server.url}/api/v1/me"
+    for access in (winner["access_token"], tokens["access_token"]):
+        response = requests.get(me, headers=bearer(access), timeout=TIMEOUT)
+        assert (response.status_code, error_of(response)) == (401, "token_revoked")
+    response = requests.post(refresh, headers=bearer(winner["refresh_token"]), timeout=TIMEOUT)
+    assert response.status_code == 401
+    assert_server_healthy(server)
+
+
+def test_a_single_refresh_rotates_normally(live_server, factory):
+    """The control for the race above: used once, a refresh token gives a working new pair."""
+    user = factory.user("王女士")
+    server = live_server(workers=2)
+    tokens = login(server, user)
+    response = requests.post(f"{server.url}/api/v1/auth/refresh",
+                             headers=bearer(tokens["refresh_token"]), timeout=TIMEOUT)
+    assert response.status_code == 200, response.text
+    pair = response.json()
+    me = requests.get(f"{server.url}/api/v1/me", headers=bearer(pair["access_token"]),
+                      timeout=TIMEOUT)
+    assert me.status_code == 200 and me.json()["id"] == user.id
+    again = requests.post(f"{server.url}/api/v1/auth/refresh",
+                          headers=bearer(pair["refresh_token"]), timeout=TIMEOUT)
+    assert again.status_code == 200, again.text
+    assert_server_healthy(server)
+
+
+def test_one_phone_registers_once_under_concurrency(live_server, app):
+    server = live_server(workers=4)
+    phone = "13912345678"
+
+    def register(i):
+        return requests.post(f"{server.url}/api/v1/auth/register",
+                             json={"phone": phone, "password": f"password number {i}",
+                                   "display_name": f"抢注{i}"}, timeout=TIMEOUT)
+
+    answers = fire(20, register)
+    outcomes = Counter((r.status_code, error_of(r)) for r in answers)
+    assert outcomes == {(201, None): 1, (409, "phone_registered"): 19}, outcomes
+    created = next(r.json() for r in answers if r.status_code == 201)
+    assert created["phone"] == phone
+
+    with app.app_context():
+        rows = db.session.execute(sa.text("SELECT id, display_name FROM users WHERE phone = :p"),
+                                  {"p": phone}).all()
+        db.session.remove()
+    assert len(rows) == 1
+    assert rows[0].id == created["id"] and rows[0].display_name == created["display_name"]
+
+    # The winner's password is the one that works.
+    winner = int(created["display_name"].removeprefix("抢注"))
+    ok = requests.post(f"{server.url}/api/v1/auth/login",
+                       json={"phone": phone, "password": f"password number {winner}"},
+                       timeout=TIMEOUT)
+    assert ok.status_code == 200, ok.text
+    assert_server_healthy(server)
+
+
+def test_concurrent_logins_of_distinct_users_all_succeed(live_server, factory):
+    users = [factory.user(f"志愿者{i}") for i in range(30)]
+    server = live_server(workers=4)
+
+    answers = fire(30, lambda i: requests.post(
+        f"{server.url}/api/v1/auth/login",
+        json={"phone": users[i].phone, "password": PASSWORD}, timeout=TIMEOUT))
+    assert [(r.status_code, error_of(r)) for r in answers] == [(200, None)] * 30, \
+        [r.text[:200] for r in answers if r.status_code != 200]
+    assert [r.json()["user"]["id"] for r in answers] == [u.id for u in users]
+
+    # Every token is its own user's, on whichever worker it lands.
+    checks = fire(30, lambda i: requests.get(f"{server.url}/api/v1/me",
+                                             headers=bearer(answers[i].json()["access_token"]),
+                                             timeout=TIMEOUT))
+    assert [r.status_code for r in checks] == [200] * 30
+    assert [r.json()["id"] for r in checks] == [u.id for u in users]
+    assert_server_healthy(server)
