@@ -5,9 +5,9 @@ import re
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from app import MAX_ID
 from app.communities.models import Role
 from app.communities.service import SKILLS
+from app.db import MAX_ID
 from app.schemas import (
     LocalDateTime,
     PageQuery,
