@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 
 from flask import Flask, request
 from werkzeug.routing import IntegerConverter
 
+from app.body import check_json_body
 from app.config import check_production_safety, config_class
 from app.db import MAX_ID, configure_sqlite, set_write_intent
-from app.errors import APIError, register_error_handlers
+from app.errors import register_error_handlers
 from app.extensions import api, db, jwt, limiter, migrate
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class IdConverter(IntegerConverter):
@@ -92,24 +91,7 @@ def register_request_hooks(app: Flask) -> None:
         # Requests that may write take SQLite's write lock when their transaction begins.
         set_write_intent(request.method not in SAFE_METHODS)
 
-    @app.before_request
-    def refuse_unusable_body():
-        # The API reads JSON bodies only; another type would otherwise read as "every field
-        # missing". Decoding here also turns input the JSON decoder cannot take (nesting too
-        # deep for it: RecursionError) into a 400 instead of a 500.
-        if request.method not in BODY_METHODS or not request.path.startswith("/api/"):
-            return
-        if not request.content_length and "chunked" not in request.headers.get(
-                "Transfer-Encoding", "").lower():
-            return
-        if request.mimetype == "multipart/form-data":
-            return  # uploads, for the endpoints that take files
-        if not request.is_json:
-            raise APIError("unsupported_media_type", 415)
-        try:
-            json.loads(request.get_data(cache=True))
-        except (ValueError, RecursionError):
-            raise APIError("invalid_json", 400) from None
+    app.before_request(check_json_body)
 
     @app.after_request
     def commit_session(response):

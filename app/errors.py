@@ -228,6 +228,8 @@ _FIELD_MESSAGES_ZH: list[tuple[re.Pattern, str]] = [
     (re.compile(r"^Not a valid mainland China mobile number.*$"),
      "不是有效的中国大陆手机号（11 位数字，以 13–19 开头）。"),
     (re.compile(r"^Contains control characters\.$"), "不能包含控制字符。"),
+    (re.compile(r"^Contains a NUL character or an invalid Unicode surrogate\.$"),
+     "包含无法保存的字符（NUL 或无效的 Unicode 代理字符），请删除后重试。"),
     (re.compile(r"^2–32 lowercase letters, digits or '-'\.$"),
      "须为 2–32 个小写字母、数字或“-”。"),
     (re.compile(r"^Give exactly one of phone or user_id\.$"), "phone 和 user_id 须且只能填写一个。"),

@@ -1,0 +1,54 @@
+"""Checks every API request body passes before any view reads it."""
+
+from __future__ import annotations
+
+import json
+
+from flask import request
+
+from app.errors import APIError
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _bad_text(value) -> str | None:
+    """The path of the first string holding NUL or a lone surrogate (no database stores them)."""
+    if isinstance(value, str):
+        if "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value):
+            return ""
+        return None
+    items = value.items() if isinstance(value, dict) else (
+        enumerate(value) if isinstance(value, list) else ())
+    for key, item in items:
+        found = _bad_text(key) if isinstance(key, str) else None
+        if found is not None:
+            return str(key)
+        found = _bad_text(item)
+        if found is not None:
+            return f"{key}.{found}".rstrip(".")
+    return None
+
+
+def check_json_body() -> None:
+    """Refuse API bodies that are not JSON, cannot be decoded, or carry unstorable text.
+
+    Another content type would otherwise read as "every field missing"; decoding here also
+    turns input the JSON decoder cannot take (nesting too deep: RecursionError) into a 400.
+    """
+    if request.method not in BODY_METHODS or not request.path.startswith("/api/"):
+        return
+    if not request.content_length and "chunked" not in request.headers.get(
+            "Transfer-Encoding", "").lower():
+        return
+    if request.mimetype == "multipart/form-data":
+        return  # uploads, for the endpoints that take files
+    if not request.is_json:
+        raise APIError("unsupported_media_type", 415)
+    try:
+        document = json.loads(request.get_data(cache=True))
+    except (ValueError, RecursionError):
+        raise APIError("invalid_json", 400) from None
+    path = _bad_text(document)
+    if path is not None:
+        raise APIError("validation_error", 422, errors={path or "_body": [
+            "Contains a NUL character or an invalid Unicode surrogate."]})
