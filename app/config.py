@@ -53,6 +53,9 @@ class Config:
     RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_HEADERS_ENABLED = True
+    # flask-limiter would send Retry-After on every response of a limited route; only a 429
+    # should carry it (our error handler sets it), so its copy goes under another name.
+    RATELIMIT_HEADER_RETRY_AFTER = "X-RateLimit-Retry-After"
     RATELIMIT_KEY_PREFIX = "xinyuan"
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
     REGISTER_RATE_LIMIT = os.environ.get("REGISTER_RATE_LIMIT", "5 per minute")

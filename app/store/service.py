@@ -13,9 +13,11 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.communities.models import Membership
-from app.db import utcnow
+from app.db import utcnow, write_transaction
 from app.errors import Conflict, NotFound, ValidationFailed, register_messages
 from app.extensions import db
 from app.ledger import service as ledger
@@ -165,11 +167,17 @@ def normalise_code(code: str) -> str:
 # --- member cards and the counter ---------------------------------------------------------
 
 def member_card(user_id: int) -> MemberCard:
+    """The user's card, made on first need. Shown by GET requests, so the first view makes it
+    in a write transaction of its own (SQLite: BEGIN IMMEDIATE), and concurrent first views
+    (two devices) insert at most one card between them and all answer with it."""
     card = db.session.get(MemberCard, user_id)
     if card is None:
-        card = MemberCard(user_id=user_id, code=secrets.token_urlsafe(18), rotated_at=utcnow())
-        db.session.add(card)
-        db.session.flush()
+        insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        with write_transaction(db.session):
+            db.session.execute(insert(MemberCard).values(
+                user_id=user_id, code=secrets.token_urlsafe(18), rotated_at=utcnow(),
+            ).on_conflict_do_nothing(index_elements=["user_id"]))
+        card = db.session.get(MemberCard, user_id)
     return card
 
 
@@ -223,6 +231,10 @@ def fulfil(redemption_id: int, pickup_code: str | None, actor_id: int) -> Redemp
     """
     redemption = lock(redemption_id)
     _require_pending(redemption, "fulfilled")
+    if pickup_code is None and redemption.reward_kind != "honour":
+        # A missing code is a malformed request, not a wrong guess: it must not count.
+        raise ValidationFailed("pickup_code", {"zh": "请填写取货码。",
+                                               "en": "Give the pickup code."})
     now = utcnow()
     if redemption.locked_until is not None and redemption.locked_until > now:
         minutes = max(1, int((redemption.locked_until - now).total_seconds() // 60) + 1)
