@@ -93,6 +93,11 @@ def register_request_hooks(app: Flask) -> None:
 
     app.before_request(check_json_body)
 
+    @app.teardown_request
+    def forget_write_intent(_error):
+        # So work after a request in the same thread (tests, CLI) starts with a plain BEGIN.
+        set_write_intent(False)
+
     @app.after_request
     def commit_session(response):
         # The request commits once, and only when it succeeded.

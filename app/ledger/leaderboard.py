@@ -25,7 +25,7 @@ from app.ledger.models import (
     Transfer,
     TransferKind,
 )
-from app.ledger.service import SHANGHAI
+from app.ledger.service import SHANGHAI, _dialect, _insert
 
 # Adjustments count (signed): they correct what was earned.
 COUNTED_KINDS = [k.value for k in EARNING_KINDS] + [TransferKind.ADJUSTMENT.value]
@@ -73,7 +73,10 @@ def _volunteer_rows(community_id: int, start: date | None, end: date | None) -> 
     )
     if start is not None:
         statement = statement.where(Entry.created_at >= _utc(start), Entry.created_at < _utc(end))
-    return [dict(r) for r in db.session.execute(statement).mappings()]
+    # PostgreSQL's SUM of a bigint is a numeric (a Decimal here), which the frozen snapshot's
+    # JSON column cannot store: points and counts are whole numbers, so make them ints.
+    return [{**r, "points": int(r["points"]), "wishes_fulfilled": int(r["wishes_fulfilled"])}
+            for r in db.session.execute(statement).mappings()]
 
 
 def _rank(rows: list[dict], id_key: str, limit: int) -> list[dict]:
@@ -165,30 +168,38 @@ def freeze_week(community_id: int, start: date) -> bool:
             continue
         ranking = _jsonable(live_ranking(community_id, start, start + timedelta(days=7), by,
                                          limit=100))
-        db.session.add(LeaderboardSnapshot(community_id=community_id, week_start=start, by=by,
-                                           ranking=ranking, frozen_at=utcnow()))
-        created = True
-    db.session.flush()
+        # Cron on another server may store the same week at the same moment: the first one
+        # stays, and this run neither fails nor overwrites it.
+        statement = _insert(_dialect())(LeaderboardSnapshot.__table__).values(
+            community_id=community_id, week_start=start, by=by, ranking=ranking,
+            frozen_at=utcnow(),
+        ).on_conflict_do_nothing(index_elements=["community_id", "week_start", "by"])
+        # (RETURNING, not rowcount: the driver may report -1 for an insert.)
+        if db.session.execute(statement.returning(LeaderboardSnapshot.by)).first() is not None:
+            created = True
     return created
 
 
 def weeks_to_freeze(community_id: int, today: date | None = None) -> list[date]:
-    """Closed weeks not frozen yet: from the last frozen one (or the first entry) to last week."""
+    """Closed weeks not frozen yet, from the week of the community's first entry to last week.
+
+    Every closed week is considered, not only those after the newest snapshot, so a week frozen
+    by hand (`--week`) never hides an older one that cron missed.
+    """
     last_closed = week_start(today or local_today()) - timedelta(days=7)
-    latest = db.session.scalar(sa.select(sa.func.max(LeaderboardSnapshot.week_start)).where(
-        LeaderboardSnapshot.community_id == community_id))
-    if latest is not None:
-        first = latest + timedelta(days=7)
-    else:
-        first_entry = db.session.scalar(sa.select(sa.func.min(Entry.created_at)).where(
-            Entry.community_id == community_id))
-        if first_entry is None:
-            return [last_closed]
+    first_entry = db.session.scalar(sa.select(sa.func.min(Entry.created_at)).where(
+        Entry.community_id == community_id))
+    first = last_closed
+    if first_entry is not None:
         if first_entry.tzinfo is None:
             first_entry = first_entry.replace(tzinfo=UTC)
-        first = week_start(first_entry.astimezone(SHANGHAI).date())
+        first = min(first, week_start(first_entry.astimezone(SHANGHAI).date()))
+    frozen = set(db.session.execute(
+        sa.select(LeaderboardSnapshot.week_start, LeaderboardSnapshot.by)
+        .where(LeaderboardSnapshot.community_id == community_id)).all())
     weeks = []
     while first <= last_closed:
-        weeks.append(first)
+        if (first, "volunteer") not in frozen or (first, "team") not in frozen:
+            weeks.append(first)
         first += timedelta(days=7)
     return weeks

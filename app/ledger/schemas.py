@@ -7,6 +7,7 @@ from app.db import MAX_ID
 from app.ledger.service import CATEGORIES, LEVELS
 from app.schemas import LocalDateTime, PageQuery, StrictInteger, StrictSchema, Text
 
+MAX_ENTRY_ID = 2**63 - 1  # ledger entry ids are 64-bit
 MAX_POINTS = 1_000_000  # no single rule or adjustment moves more than this
 
 
@@ -61,12 +62,12 @@ class CommunityQuerySchema(StrictSchema):
 
 class LedgerQuerySchema(PageQuery):
     community_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
-    after = fields.Integer(validate=validate.Range(min=1, max=MAX_ID),
+    after = fields.Integer(validate=validate.Range(min=1, max=MAX_ENTRY_ID),
                            metadata={"description": "keyset paging: entries older than this id"})
 
 
 class OrganiserLedgerQuerySchema(PageQuery):
-    after = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
+    after = fields.Integer(validate=validate.Range(min=1, max=MAX_ENTRY_ID))
 
 
 class EntrySchema(StrictSchema):
