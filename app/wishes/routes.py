@@ -172,7 +172,7 @@ class WishSettings(MethodView):
 def post_wish(data, bid):
     """Post a micro-wish on a board; anyone logged in (joins the community as a resident)"""
     wish = service.post_wish(access.get(Board, bid), current_user, data)
-    return {**service.present(wish, current_user), "timeline": service.timeline(wish)}
+    return {**service.present(wish, current_user), "timeline": service.timeline(wish, current_user)}
 
 
 @blp.route("/wishes", methods=["GET"])
@@ -185,6 +185,9 @@ def list_wishes(query):
     page = 1 if query.get("after") else query["page"]
     result = paginate(db.session, statement, page, query["per_page"])
     items = [service.present(w, current_user) for w in result["items"]]
+    # The claimer is shown the contact details of the wishes they hold: each is a logged reveal.
+    service.log_reveals([(i["id"], i["community_id"]) for i in items if i["_reveal_to_claimer"]],
+                        current_user.id)
     more = len(items) == query["per_page"] and result["total"] > page * query["per_page"]
     return {**result, "items": items, "next_after": items[-1]["id"] if items and more else None}
 
@@ -201,7 +204,7 @@ def _load_wish(wid: int) -> Wish:
 def get_wish(wid):
     """One wish with its timeline; contact details only for those who may see them"""
     wish = _load_wish(wid)
-    body = {**service.present(wish, current_user), "timeline": service.timeline(wish)}
+    body = {**service.present(wish, current_user), "timeline": service.timeline(wish, current_user)}
     if body["_reveal_to_claimer"]:
         service.log_reveal(wish.id, wish.community_id, current_user.id)
     return body
@@ -211,7 +214,11 @@ def _register_action(action: str, schema, summary: str, description: str) -> Non
     def view(data, wid):
         _load_wish(wid)
         wish = service.act(wid, action, current_user, **data)
-        return {**service.present(wish, current_user), "timeline": service.timeline(wish)}
+        body = {**service.present(wish, current_user),
+                "timeline": service.timeline(wish, current_user)}
+        if body["_reveal_to_claimer"]:  # e.g. the answer to a claim shows the claimer whom to help
+            service.record_reveal(wish.id, wish.community_id, current_user.id)
+        return body
 
     view.__name__ = f"wish_{action}"
     view.__doc__ = f"{summary}\n\n{description}"
