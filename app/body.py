@@ -50,5 +50,7 @@ def check_json_body() -> None:
         raise APIError("invalid_json", 400) from None
     path = _bad_text(document)
     if path is not None:
-        raise APIError("validation_error", 422, errors={path or "_body": [
+        # Named by its top-level field, as marshmallow names every other field error.
+        field = path.split(".", 1)[0] or "_body"
+        raise APIError("validation_error", 422, errors={field: [
             "Contains a NUL character or an invalid Unicode surrogate."]})
