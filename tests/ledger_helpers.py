@@ -6,58 +6,18 @@ The multiprocessing worker lives here (not in a test module) so a 'spawn' child 
 from __future__ import annotations
 
 import random
-from contextlib import contextmanager
 from datetime import datetime
-from http import HTTPStatus
 
 import sqlalchemy as sa
+
+from tests.helpers import reading
 
 API = "/api/v1"
 
 
 # --- responses ----------------------------------------------------------------------------
 
-def assert_error(response, status: int, error: str | None = None) -> dict:
-    """The error envelope of a Flask test response: JSON, stable slug, no trace."""
-    text = response.get_data(as_text=True)
-    assert response.status_code == status, text
-    assert response.mimetype == "application/json", text
-    body = response.get_json()
-    assert body["code"] == status
-    assert body["status"] == HTTPStatus(status).phrase
-    assert isinstance(body["error"], str) and body["error"]
-    assert isinstance(body["message"], str) and body["message"]
-    assert "Traceback" not in text
-    if error is not None:
-        assert body["error"] == error, body
-    return body
-
-
-def assert_field_error(response, field: str) -> dict:
-    body = assert_error(response, 422, "validation_error")
-    assert field in body.get("errors", {}), body
-    return body
-
-
 # --- database state -----------------------------------------------------------------------
-
-@contextmanager
-def reading(app):
-    """A fresh app context for reading only: on SQLite its transaction is a plain (deferred)
-    BEGIN, so it never waits for a write lock another session of the test may hold."""
-    from app.db import reset_write_intent, set_write_intent
-    from app.extensions import db
-
-    token = set_write_intent(False)
-    try:
-        with app.app_context():
-            try:
-                yield db.session
-            finally:
-                db.session.rollback()
-    finally:
-        reset_write_intent(token)
-
 
 def ledger_rows(app) -> dict:
     """Counts and balances that a refused request must leave exactly as they were."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager
-from http import HTTPStatus
 
 import sqlalchemy as sa
+
+from tests.helpers import reading
 
 API = "/api/v1"
 # What a pickup code may be made of: no 0/O, 1/I (nor L), so it can be read aloud and typed.
@@ -15,29 +16,6 @@ REWARD = {"name": "金龙鱼食用油 5L", "kind": "goods", "cost": 10, "stock":
 
 
 # --- responses ----------------------------------------------------------------------------
-
-def assert_error(response, status: int, error: str | None = None, *, case=None) -> dict:
-    """The error envelope of a Flask test response: JSON, stable slug, a message, no trace.
-
-    `case` (what was sent) is shown when the check fails, for tests that loop over inputs."""
-    text = response.get_data(as_text=True)
-    assert response.status_code == status, (case, text)
-    assert response.mimetype == "application/json", (case, text)
-    body = response.get_json()
-    assert body["code"] == status, (case, body)
-    assert body["status"] == HTTPStatus(status).phrase, (case, body)
-    assert isinstance(body["message"], str) and body["message"], (case, body)
-    assert "Traceback" not in text, (case, text)
-    if error is not None:
-        assert body["error"] == error, (case, body)
-    return body
-
-
-def assert_field_error(response, field: str, *, case=None) -> dict:
-    body = assert_error(response, 422, "validation_error", case=case)
-    assert field in body.get("errors", {}), (case, body)
-    return body
-
 
 def created(response) -> dict:
     assert response.status_code == 201, response.get_data(as_text=True)
@@ -50,24 +28,6 @@ def ok(response) -> dict:
 
 
 # --- database -----------------------------------------------------------------------------
-
-@contextmanager
-def reading(app):
-    """A fresh app context to read in: on SQLite a plain (deferred) BEGIN, so it never waits
-    for the write lock a live server's worker may hold."""
-    from app.db import reset_write_intent, set_write_intent
-    from app.extensions import db
-
-    token = set_write_intent(False)
-    try:
-        with app.app_context():
-            try:
-                yield db.session
-            finally:
-                db.session.rollback()
-    finally:
-        reset_write_intent(token)
-
 
 @contextmanager
 def writing(app):

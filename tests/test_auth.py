@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from tests.conftest import PASSWORD, TEST_SECRET
+from tests.helpers import assert_error
 
 REGISTER = "/api/v1/auth/register"
 LOGIN = "/api/v1/auth/login"
@@ -93,21 +94,6 @@ def family(app, family_id):
         row = db.session.get(TokenFamily, family_id)
         db.session.expunge(row)
         return row
-
-
-def assert_error(response, status: int, error: str | None = None):
-    """The JSON error envelope: code, status phrase, slug, a human message; never HTML."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/json"
-    body = response.get_json()
-    assert body["code"] == status
-    assert isinstance(body["status"], str) and body["status"]
-    assert isinstance(body["error"], str) and body["error"]
-    assert isinstance(body["message"], str) and body["message"].strip()
-    assert "Traceback" not in response.get_data(as_text=True)
-    if error is not None:
-        assert body["error"] == error, body
-    return body
 
 
 def b64url(data: bytes) -> str:

@@ -10,15 +10,8 @@ import re
 import pytest
 from PIL import Image
 
-from tests.wish_helpers import (
-    API,
-    Kit,
-    assert_error,
-    assert_field_error,
-    counts,
-    decode_png,
-    rasterise_svg,
-)
+from tests.helpers import assert_error, assert_field_error
+from tests.wish_helpers import API, Kit, counts, decode_png, rasterise_svg
 
 BASE = "https://xinyuan.example.cn"
 

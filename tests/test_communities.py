@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from http import HTTPStatus
 
 import pytest
 import sqlalchemy as sa
 
 from app.communities.models import Community, Membership, Team, TeamMember, VolunteerProfile
 from app.extensions import db
+from tests.helpers import assert_error, assert_field_error
 
 API = "/api/v1"
 MISSING = 999_999
@@ -61,29 +61,6 @@ def organisers(app, community_id: int) -> list[int]:
     with app.app_context():
         return sorted(db.session.scalars(sa.select(Membership.user_id).where(
             Membership.community_id == community_id, Membership.role == "organiser")))
-
-
-def assert_error(response, status: int, error: str | None = None, note: object = "") -> dict:
-    """A refusal: the status, and the JSON envelope {code, status, error, message, errors?}."""
-    text = response.get_data(as_text=True)
-    assert response.status_code == status, (note, text)
-    assert response.mimetype == "application/json", (note, text)
-    body = response.get_json()
-    assert body["code"] == status, note
-    assert body["status"] == HTTPStatus(status).phrase, note
-    assert isinstance(body["error"], str) and body["error"], note
-    assert isinstance(body["message"], str) and body["message"], note
-    assert set(body) <= {"code", "status", "error", "message", "errors"}, note
-    assert "Traceback" not in text and "<html" not in text.lower(), note
-    if error is not None:
-        assert body["error"] == error, (note, body)
-    return body
-
-
-def assert_field_error(response, field: str, note: object = "") -> dict:
-    body = assert_error(response, 422, "validation_error", note)
-    assert field in body.get("errors", {}), (note, body)
-    return body
 
 
 def refuse_each(client, app, method: str, url: str, headers: dict, cases) -> None:

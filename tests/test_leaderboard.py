@@ -18,7 +18,8 @@ from app.db import write_transaction
 from app.extensions import db
 from app.ledger import leaderboard, service
 from app.ledger.models import LeaderboardSnapshot, TransferKind
-from tests.ledger_helpers import API, adjust, assert_error, ledger_rows, reading, set_clock
+from tests.helpers import assert_error, reading
+from tests.ledger_helpers import API, adjust, ledger_rows, set_clock
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

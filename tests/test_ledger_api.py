@@ -12,16 +12,8 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.ledger import service
 from app.ledger.models import Account, Entry, PointsPolicy, PointsRule, TransferKind
-from tests.ledger_helpers import (
-    API,
-    adjust,
-    assert_error,
-    assert_field_error,
-    assert_verified,
-    ledger_rows,
-    reading,
-    user_balance,
-)
+from tests.helpers import assert_error, assert_field_error, reading
+from tests.ledger_helpers import API, adjust, assert_verified, ledger_rows, user_balance
 
 CATEGORIES = ("wish", "report", "activity")
 

@@ -21,15 +21,8 @@ from app.ledger import service
 from app.ledger.models import Account, Entry, PointsPolicy, Transfer
 from app.ledger.service import SHANGHAI
 from tests.conftest import base_config
-from tests.ledger_helpers import (
-    API,
-    adjust,
-    assert_verified,
-    ledger_rows,
-    ledger_worker,
-    reading,
-    user_balance,
-)
+from tests.helpers import reading
+from tests.ledger_helpers import API, adjust, assert_verified, ledger_rows, ledger_worker, user_balance
 
 pytestmark = pytest.mark.live
 THREADS = 32

@@ -14,7 +14,8 @@ from app.extensions import db
 from app.ledger import service
 from app.ledger.models import Account, Entry, Transfer, TransferKind
 from app.ledger.verify import verify
-from tests.ledger_helpers import assert_verified, ledger_rows, reading
+from tests.helpers import reading
+from tests.ledger_helpers import assert_verified, ledger_rows
 
 
 @pytest.fixture

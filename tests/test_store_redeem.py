@@ -10,11 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.db import utcnow
+from tests.helpers import assert_error, assert_field_error
 from tests.store_helpers import (
     API,
     PICKUP_CODE,
-    assert_error,
-    assert_field_error,
     assert_verified,
     balance,
     created,

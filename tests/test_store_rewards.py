@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers import assert_error, assert_field_error
 from tests.store_helpers import (
     API,
-    assert_error,
-    assert_field_error,
     created,
     give_points,
     make_reward,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from http import HTTPStatus
-
 import pytest
 import sqlalchemy as sa
 
 from app.communities.models import Membership, Team, TeamMember
 from app.extensions import db
+from tests.helpers import assert_error, assert_field_error
 
 API = "/api/v1"
 MISSING = 999_999
@@ -39,28 +38,6 @@ def team_state(app, tid: int):
         members = sorted(db.session.scalars(
             sa.select(TeamMember.user_id).where(TeamMember.team_id == tid)))
         return team.name, team.description, team.leader_id, members
-
-
-def assert_error(response, status: int, error: str | None = None, note: object = "") -> dict:
-    text = response.get_data(as_text=True)
-    assert response.status_code == status, (note, text)
-    assert response.mimetype == "application/json", (note, text)
-    body = response.get_json()
-    assert body["code"] == status, note
-    assert body["status"] == HTTPStatus(status).phrase, note
-    assert isinstance(body["error"], str) and body["error"], note
-    assert isinstance(body["message"], str) and body["message"], note
-    assert set(body) <= {"code", "status", "error", "message", "errors"}, note
-    assert "Traceback" not in text, note
-    if error is not None:
-        assert body["error"] == error, (note, body)
-    return body
-
-
-def assert_field_error(response, field: str, note: object = "") -> dict:
-    body = assert_error(response, 422, "validation_error", note)
-    assert field in body.get("errors", {}), (note, body)
-    return body
 
 
 def refuse_each(client, app, method: str, url: str, headers: dict, cases) -> None:

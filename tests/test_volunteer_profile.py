@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from http import HTTPStatus
-
 import pytest
 import sqlalchemy as sa
 
 from app.communities.models import VolunteerProfile
 from app.extensions import db
+from tests.helpers import assert_error, assert_field_error
 
 API = "/api/v1"
 URL = f"{API}/me/volunteer-profile"
@@ -28,27 +27,6 @@ def all_profiles(app):
         return [(p.user_id, p.party_member, p.status, list(p.skills), list(p.tags))
                 for p in db.session.scalars(sa.select(VolunteerProfile)
                                             .order_by(VolunteerProfile.user_id))]
-
-
-def assert_error(response, status: int, error: str | None = None, note: object = "") -> dict:
-    text = response.get_data(as_text=True)
-    assert response.status_code == status, (note, text)
-    assert response.mimetype == "application/json", (note, text)
-    body = response.get_json()
-    assert body["code"] == status, note
-    assert body["status"] == HTTPStatus(status).phrase, note
-    assert isinstance(body["error"], str) and body["error"], note
-    assert isinstance(body["message"], str) and body["message"], note
-    assert set(body) <= {"code", "status", "error", "message", "errors"}, note
-    if error is not None:
-        assert body["error"] == error, (note, body)
-    return body
-
-
-def assert_field_error(response, field: str, note: object = "") -> dict:
-    body = assert_error(response, 422, "validation_error", note)
-    assert field in body.get("errors", {}), (note, body)
-    return body
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ import requests
 import sqlalchemy as sa
 
 from app.db import utcnow
+from tests.helpers import reading
 from tests.wish_helpers import (
     API,
     LIVE_TIMEOUT,
@@ -28,7 +29,6 @@ from tests.wish_helpers import (
     award_transfers,
     error_slug,
     fire,
-    reading,
     set_wish_columns,
 )
 

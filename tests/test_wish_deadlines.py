@@ -10,16 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from app.db import utcnow
-from tests.wish_helpers import (
-    Kit,
-    assert_error,
-    award_transfers,
-    counts,
-    reading,
-    set_wish_columns,
-    tick_counts,
-    wish_row,
-)
+from tests.helpers import assert_error, reading
+from tests.wish_helpers import Kit, award_transfers, counts, set_wish_columns, tick_counts, wish_row
 
 CONFIRMED, LAPSED, FLAGGED = "auto-confirmed", "released (lapsed)", "flagged for dispatch"
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.wish_helpers import API, Kit, assert_error, assert_field_error, counts, wish_state
+from tests.helpers import assert_error, assert_field_error
+from tests.wish_helpers import API, Kit, counts, wish_state
 
 GOOD = {"title": "厨房水龙头漏水", "description": "想请人帮忙换个水龙头。", "category": "repair",
         "contact_phone": "13812345678", "address": "3 栋 502"}

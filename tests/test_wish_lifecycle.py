@@ -26,7 +26,8 @@ from datetime import datetime
 
 import pytest
 
-from tests.wish_helpers import API, PAYLOADS, Kit, assert_error, wish_state
+from tests.helpers import assert_error
+from tests.wish_helpers import API, PAYLOADS, Kit, wish_state
 
 STATES = ("pending", "open", "claimed", "fulfilled", "closed", "rejected", "cancelled")
 ACTIONS = ("approve", "reject", "cancel", "claim", "assign", "release", "extend", "fulfil",

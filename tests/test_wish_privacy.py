@@ -9,7 +9,8 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from tests.wish_helpers import Kit, assert_error, counts, reading, set_wish_columns
+from tests.helpers import assert_error, reading
+from tests.wish_helpers import Kit, counts, set_wish_columns
 
 PHONE, MASKED, ADDRESS = "13812345678", "138****5678", "远创樾府 3 栋 502 室"
 

@@ -5,16 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.wish_helpers import (
-    API,
-    Kit,
-    assert_error,
-    assert_field_error,
-    award_transfers,
-    counts,
-    reading,
-    wish_state,
-)
+from tests.helpers import assert_error, assert_field_error, reading
+from tests.wish_helpers import API, Kit, award_transfers, counts, wish_state
 
 
 @pytest.fixture

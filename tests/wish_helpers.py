@@ -11,10 +11,11 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
-from http import HTTPStatus
 from threading import Barrier
 
 import sqlalchemy as sa
+
+from tests.helpers import reading
 
 API = "/api/v1"
 PASSWORD = "correct horse 马"  # what the `factory` fixture's users have (tests/conftest.py)
@@ -37,47 +38,7 @@ PAYLOADS: dict[str, dict] = {
 
 # --- responses ----------------------------------------------------------------------------
 
-def assert_error(response, status: int, error: str | None = None) -> dict:
-    """The JSON error envelope of a Flask test response (never HTML, never a trace)."""
-    text = response.get_data(as_text=True)
-    assert response.status_code == status, text
-    assert response.mimetype == "application/json", text
-    body = response.get_json()
-    assert body["code"] == status, body
-    assert body["status"] == HTTPStatus(status).phrase, body
-    assert isinstance(body["message"], str) and body["message"], body
-    assert "Traceback" not in text
-    if error is not None:
-        assert body["error"] == error, body
-    return body
-
-
-def assert_field_error(response, *fields: str) -> dict:
-    body = assert_error(response, 422, "validation_error")
-    for field in fields:
-        assert field in body.get("errors", {}), body
-    return body
-
-
 # --- the database -------------------------------------------------------------------------
-
-@contextmanager
-def reading(app):
-    """A fresh app context that only reads (a plain BEGIN on SQLite, never the write lock)."""
-    from app.db import reset_write_intent, set_write_intent
-    from app.extensions import db
-
-    token = set_write_intent(False)
-    try:
-        with app.app_context():
-            try:
-                yield db.session
-            finally:
-                db.session.rollback()
-                db.session.remove()
-    finally:
-        reset_write_intent(token)
-
 
 @contextmanager
 def writing(app):
