@@ -228,6 +228,8 @@ _FIELD_MESSAGES_ZH: list[tuple[re.Pattern, str]] = [
     (re.compile(r"^Not a valid mainland China mobile number.*$"),
      "不是有效的中国大陆手机号（11 位数字，以 13–19 开头）。"),
     (re.compile(r"^Contains control characters\.$"), "不能包含控制字符。"),
+    (re.compile(r"^after pages the newest-first order; with sort=match use page\.$"),
+     "after 只能用于按最新排序的翻页；sort=match 时请用 page 翻页。"),
     (re.compile(r"^Contains a NUL character or an invalid Unicode surrogate\.$"),
      "包含无法保存的字符（NUL 或无效的 Unicode 代理字符），请删除后重试。"),
     (re.compile(r"^2–32 lowercase letters, digits or '-'\.$"),

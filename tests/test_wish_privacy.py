@@ -350,3 +350,13 @@ def test_every_list_item_is_masked_for_people_who_may_not_see(kit, spread):
             assert_masked(item, owner.display_name)
     # Only volunteer 2's look at the wish they hold was a reveal.
     assert counts(kit.app)["contact_reveals"] == logged + 1
+
+
+def test_keyset_paging_refuses_match_order(client, world, factory):
+    headers = factory.headers(world.volunteer)
+    response = client.get("/api/v1/wishes", query_string={"sort": "match", "after": 5},
+                          headers=headers)
+    assert response.status_code == 422
+    assert "after" in response.get_json()["errors"]
+    matched = client.get("/api/v1/wishes", query_string={"sort": "match"}, headers=headers)
+    assert matched.status_code == 200 and matched.get_json()["next_after"] is None

@@ -189,7 +189,8 @@ def list_wishes(query):
     service.log_reveals([(i["id"], i["community_id"]) for i in items if i["_reveal_to_claimer"]],
                         current_user.id)
     more = len(items) == query["per_page"] and result["total"] > page * query["per_page"]
-    return {**result, "items": items, "next_after": items[-1]["id"] if items and more else None}
+    keyset = more and query.get("sort") != "match"  # ids are not monotonic in match order
+    return {**result, "items": items, "next_after": items[-1]["id"] if keyset else None}
 
 
 def _load_wish(wid: int) -> Wish:

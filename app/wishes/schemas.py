@@ -100,6 +100,12 @@ class WishQuerySchema(PageQuery):
     after = fields.Integer(validate=validate.Range(min=1, max=MAX_ID),
                            metadata={"description": "keyset paging: wishes older than this id"})
 
+    @ma.validates_schema
+    def keyset_needs_newest_first(self, data, **_kwargs):
+        if data.get("after") is not None and data.get("sort") == "match":
+            raise ma.ValidationError(
+                "after pages the newest-first order; with sort=match use page.", "after")
+
 
 class ApproveSchema(StrictSchema):
     level = StrictInteger(required=True, validate=validate.Range(min=1, max=5))
