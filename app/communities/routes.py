@@ -6,7 +6,7 @@ from flask_smorest import Blueprint
 
 from app.auth.decorators import admin_required, login_required
 from app.communities import access, service
-from app.communities.models import Membership, Role, Team
+from app.communities.models import Role, Team
 from app.communities.schemas import (
     CommunityCreateSchema,
     CommunitySchema,
@@ -41,19 +41,7 @@ class Me(MethodView):
     @blp.response(200, MeSchema)
     def get(self):
         """The logged-in user with memberships and volunteer profile"""
-        memberships = db.session.scalars(
-            db.select(Membership).where(Membership.user_id == current_user.id)
-            .order_by(Membership.community_id)
-        ).all()
-        return {
-            "id": current_user.id,
-            "phone": current_user.phone,
-            "display_name": current_user.display_name,
-            "is_admin": current_user.is_admin,
-            "created_at": current_user.created_at,
-            "memberships": memberships,
-            "volunteer_profile": service.profile_of(current_user),
-        }
+        return service.describe_user(current_user)
 
 
 @blp.route("/me/volunteer-profile")

@@ -186,6 +186,16 @@ def _leave_teams(community: Community, user_id: int) -> None:
 
 # --- volunteer profiles -------------------------------------------------------------------
 
+def describe_user(user: User) -> dict:
+    """A user as `GET /me` shows them: with memberships and volunteer profile."""
+    memberships = db.session.scalars(
+        sa.select(Membership).where(Membership.user_id == user.id)
+        .order_by(Membership.community_id)).all()
+    return {"id": user.id, "phone": user.phone, "display_name": user.display_name,
+            "is_admin": user.is_admin, "created_at": user.created_at,
+            "memberships": memberships, "volunteer_profile": profile_of(user)}
+
+
 def profile_of(user: User) -> VolunteerProfile | None:
     return db.session.get(VolunteerProfile, user.id)
 

@@ -57,7 +57,7 @@ class PointsRules(MethodView):
     def get(self, cid):
         """The community's points table, satisfaction factors and daily cap (any member)"""
         access.community(cid)
-        return _rules_body(cid)
+        return service.rules_document(cid)
 
     @login_required
     @blp.arguments(PointsRulesSchema)
@@ -68,14 +68,7 @@ class PointsRules(MethodView):
         factors = {int(k.split("_")[1]): v for k, v in data["satisfaction_factors"].items()}
         service.replace_rules(cid, data["rules"], factors, data["daily_earn_cap"],
                               current_user.id)
-        return _rules_body(cid)
-
-
-def _rules_body(cid: int) -> dict:
-    policy = service.policy_for(cid)
-    return {"rules": service.rules_for(cid),
-            "satisfaction_factors": {f"star_{n}": policy[f"factor_{n}"] for n in range(1, 6)},
-            "daily_earn_cap": policy["daily_earn_cap"]}
+        return service.rules_document(cid)
 
 
 @blp.route("/me/points")

@@ -296,6 +296,14 @@ def policy_for(community_id: int) -> dict:
             "daily_earn_cap": policy.daily_earn_cap}
 
 
+def rules_document(community_id: int) -> dict:
+    """The rules table, satisfaction factors and daily cap, as `points-rules` shows them."""
+    policy = policy_for(community_id)
+    return {"rules": rules_for(community_id),
+            "satisfaction_factors": {f"star_{n}": policy[f"factor_{n}"] for n in range(1, 6)},
+            "daily_earn_cap": policy["daily_earn_cap"]}
+
+
 def points_for(community_id: int, category: str, level: int) -> int:
     return next(r["points"] for r in rules_for(community_id)
                 if r["category"] == category and r["level"] == level)
