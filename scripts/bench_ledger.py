@@ -19,7 +19,8 @@ token, and times sequential requests over one keep-alive connection:
     GET /api/v1/me/points?community_id=C             stored balance: one row by key
     GET /api/v1/me/ledger?community_id=C&per_page=20 newest page
     GET /api/v1/me/ledger?…&after=<middle id>        keyset page in the middle of the history
-    GET /api/v1/me/ledger?…&page=<middle page>       OFFSET page in the middle (for contrast)
+    GET /api/v1/me/ledger?…&page=<middle page>       OFFSET page in the middle, or the deepest
+                                                     the API serves (OFFSET ≤ 10 000), for contrast
 
 and prints p50/p95/p99/mean per endpoint and size, plus EXPLAIN (ANALYZE) of the keyset query
 the service really runs (captured from SQLAlchemy), which must be an index range scan.
@@ -401,14 +402,22 @@ class Stats:
                 "mean": statistics.fmean(self.samples), "n": len(self.samples)}
 
 
-OFFSET_NAME = "GET /me/ledger ?page=<middle> (OFFSET)"
+OFFSET_NAME = "GET /me/ledger ?page=<middle, at most the deepest allowed> (OFFSET)"
+
+
+def offset_page_for(n: int) -> int:
+    """The middle page, or the deepest page the API still serves by OFFSET (deeper pages are
+    refused with 422 and must use ?after=)."""
+    from app.ledger.service import MAX_OFFSET
+
+    return max(1, min((n // 2) // PER_PAGE, MAX_OFFSET // PER_PAGE + 1))
 
 
 def endpoints(world: World, offset_repeat: int) -> dict[str, tuple[str, object]]:
     """name → (path, check of the JSON body) — every answer is checked, not only timed."""
     cid, n = world.community_id, world.size
     ledger = f"/api/v1/me/ledger?community_id={cid}&per_page={PER_PAGE}"
-    middle_page = max(1, min(100_000, (n // 2) // PER_PAGE))
+    middle_page = offset_page_for(n)
 
     def points_ok(body):
         return body["balance"] == n and body["earned_total"] == n
@@ -495,7 +504,7 @@ def bench_size(url: sa.URL, size: int, args, logdir: Path) -> dict:
 
         keyset_plan = explain_ledger_query(app, url, world, after=world.middle_entry_id, page=1)
         first_plan = explain_ledger_query(app, url, world, after=None, page=1)
-        offset_page = max(1, min(100_000, (size // 2) // PER_PAGE))
+        offset_page = offset_page_for(size)
         offset_plan = explain_ledger_query(app, url, world, after=None, page=offset_page)
         print(f"EXPLAIN of the keyset query (?after={world.middle_entry_id}):")
         print("\n".join("    " + ln for ln in keyset_plan))
