@@ -80,8 +80,8 @@ class TestingConfig(Config):
     ENV_NAME = "testing"
     TESTING = True
     # Tests exercise rate limiting explicitly with low limits of their own.
-    LOGIN_RATE_LIMIT = "10000 per minute"
-    REGISTER_RATE_LIMIT = "10000 per minute"
+    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10000 per minute")
+    REGISTER_RATE_LIMIT = os.environ.get("REGISTER_RATE_LIMIT", "10000 per minute")
 
 
 class ProductionConfig(Config):
