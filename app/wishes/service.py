@@ -60,7 +60,9 @@ DEFAULT_SETTINGS = {"max_active_claims": 3, "fulfil_days": 3, "extension_days": 
 # --- boards -------------------------------------------------------------------------------
 
 def new_token() -> str:
-    return secrets.token_urlsafe(24)  # 192 random bits
+    # 128 random bits in 22 URL-safe characters: unguessable, yet short enough to type from the
+    # poster for those who cannot scan.
+    return secrets.token_urlsafe(16)
 
 
 def create_board(community_id: int, name: str, location: str = "", grid_label: str | None = None,
