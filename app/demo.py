@@ -96,8 +96,7 @@ def seed_demo() -> dict:
     for phone, name, role, profile, _team in PEOPLE:
         user = users[phone] = _user(phone, name, password_hash)
         accounts.append((role.value, phone, name))
-        if db.session.scalar(sa.select(Membership).where(
-                Membership.community_id == community.id, Membership.user_id == user.id)) is None:
+        if Membership.find(community.id, user.id) is None:
             db.session.add(Membership(community_id=community.id, user_id=user.id, role=role.value))
         if profile and db.session.get(VolunteerProfile, user.id) is None:
             db.session.add(VolunteerProfile(user_id=user.id, **profile))

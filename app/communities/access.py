@@ -17,19 +17,11 @@ from flask_jwt_extended import current_user
 
 from app.communities.models import ROLE_LABELS, Community, Membership, Role
 from app.db import MAX_ID
-from app.errors import Forbidden, NotFound
+from app.errors import Forbidden, NotFound, ValidationFailed
 from app.extensions import db
 from app.i18n import current_language
 
 T = TypeVar("T")
-
-
-def membership(user_id: int, community_id: int) -> Membership | None:
-    return db.session.scalar(
-        sa.select(Membership).where(
-            Membership.community_id == community_id, Membership.user_id == user_id
-        )
-    )
 
 
 def require(community_id: int, *roles: Role) -> Membership | None:
@@ -39,7 +31,7 @@ def require(community_id: int, *roles: Role) -> Membership | None:
     """
     if not 0 < community_id <= MAX_ID:
         raise NotFound()
-    member = membership(current_user.id, community_id)
+    member = Membership.find(community_id, current_user.id)
     if member is None:
         if current_user.is_admin and db.session.get(Community, community_id) is not None:
             return None
@@ -69,17 +61,29 @@ def get(model: type[T], object_id: int) -> T:
 
 def load(model: type[T], object_id: int, *roles: Role) -> T:
     """Load an object of a community and check the current user's role there."""
-    found = db.session.get(model, object_id) if 0 < object_id <= MAX_ID else None
-    if found is None:
-        raise NotFound()
+    found = get(model, object_id)
     require(found.community_id, *roles)
     return found
+
+
+def require_member(community_id: int, user_id: int, field: str, *roles: Role) -> Membership:
+    """A request field naming a person must name a member of the community (with one of
+    `roles`, if given); otherwise the field is invalid (422)."""
+    member = Membership.find(community_id, user_id)
+    if member is None or (roles and Role(member.role) not in roles):
+        wanted = roles or tuple(Role)
+        raise ValidationFailed(field, {
+            lang: ("必须是本社区的" if lang == "zh" else "Must be a ")
+            + (" 或 " if lang == "zh" else " or ").join(ROLE_LABELS[r][lang] for r in wanted)
+            + ("。" if lang == "zh" else " of this community.")
+            for lang in ("zh", "en")})
+    return member
 
 
 def is_organiser(community_id: int) -> bool:
     if current_user.is_admin:
         return True
-    member = membership(current_user.id, community_id)
+    member = Membership.find(community_id, current_user.id)
     return member is not None and member.role == Role.ORGANISER
 
 

@@ -19,9 +19,6 @@ class Role(enum.StrEnum):
     ORGANISER = "organiser"
 
 
-# Higher ranks may do what lower ranks may, within one community.
-ROLE_RANK = {Role.RESIDENT: 1, Role.VOLUNTEER: 2, Role.ORGANISER: 3}
-
 ROLE_LABELS = {
     Role.RESIDENT: {"zh": "居民", "en": "resident"},
     Role.VOLUNTEER: {"zh": "志愿者", "en": "volunteer"},
@@ -57,8 +54,11 @@ class Membership(TimestampMixin, db.Model):
 
     user: Mapped[User] = relationship(lazy="joined")
 
-    def has_at_least(self, role: Role) -> bool:
-        return ROLE_RANK[Role(self.role)] >= ROLE_RANK[role]
+    @classmethod
+    def find(cls, community_id: int, user_id: int) -> Membership | None:
+        """The user's membership of the community, if any: the one lookup every module uses."""
+        return db.session.scalar(
+            sa.select(cls).where(cls.community_id == community_id, cls.user_id == user_id))
 
 
 class VolunteerProfile(db.Model):

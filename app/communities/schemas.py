@@ -7,8 +7,8 @@ from marshmallow import fields, validate
 
 from app.communities.models import Role
 from app.communities.service import SKILLS
-from app.db import MAX_ID
 from app.schemas import (
+    ID_RANGE,
     LocalDateTime,
     PageQuery,
     Phone,
@@ -31,7 +31,6 @@ class FullMatch(validate.Regexp):
         return value
 
 
-ID_RANGE = validate.Range(min=1, max=MAX_ID)
 
 
 class CommunityCreateSchema(StrictSchema):

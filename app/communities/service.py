@@ -6,9 +6,10 @@ import sqlalchemy as sa
 
 from app.auth.models import User
 from app.auth.service import find_user_by_phone
+from app.communities import access
 from app.communities.models import Community, Membership, Role, Team, TeamMember, VolunteerProfile
 from app.db import utcnow
-from app.errors import Conflict, NotFound, ValidationFailed, register_messages
+from app.errors import Conflict, NotFound, register_messages
 from app.extensions import db
 from app.ledger.service import setup_community as setup_points
 
@@ -103,12 +104,7 @@ def _find_user(phone: str | None, user_id: int | None) -> User:
 def add_member(community: Community, role: Role, *, phone: str | None = None,
                user_id: int | None = None) -> Membership:
     user = _find_user(phone, user_id)
-    exists = db.session.scalar(
-        sa.select(Membership.id).where(
-            Membership.community_id == community.id, Membership.user_id == user.id
-        )
-    )
-    if exists is not None:
+    if Membership.find(community.id, user.id) is not None:
         raise Conflict("already_member")
     member = Membership(community_id=community.id, user_id=user.id, role=Role(role).value,
                         user=user)
@@ -129,11 +125,7 @@ def members_query(community: Community, role: Role | None) -> sa.Select:
 
 
 def get_member(community: Community, user_id: int) -> Membership:
-    member = db.session.scalar(
-        sa.select(Membership).where(
-            Membership.community_id == community.id, Membership.user_id == user_id
-        )
-    )
+    member = Membership.find(community.id, user_id)
     if member is None:
         raise NotFound()
     return member
@@ -215,16 +207,7 @@ def update_profile(user: User, changes: dict) -> VolunteerProfile:
 # --- teams --------------------------------------------------------------------------------
 
 def _require_team_eligible(community: Community, user_id: int, field: str) -> None:
-    member = db.session.scalar(
-        sa.select(Membership).where(
-            Membership.community_id == community.id, Membership.user_id == user_id
-        )
-    )
-    if member is None or member.role not in (Role.VOLUNTEER, Role.ORGANISER):
-        raise ValidationFailed(field, {
-            "zh": "必须是本社区的志愿者或工作人员。",
-            "en": "Must be a volunteer or organiser of this community.",
-        })
+    access.require_member(community.id, user_id, field, Role.VOLUNTEER, Role.ORGANISER)
 
 
 def create_team(community: Community, name: str, description: str = "",

@@ -3,9 +3,8 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from app.db import MAX_ID
 from app.ledger.service import CATEGORIES, LEVELS
-from app.schemas import LocalDateTime, PageQuery, StrictInteger, StrictSchema, Text
+from app.schemas import ID_RANGE, LocalDateTime, PageQuery, StrictInteger, StrictSchema, Text
 
 MAX_ENTRY_ID = 2**63 - 1  # ledger entry ids are 64-bit
 MAX_POINTS = 1_000_000  # no single rule or adjustment moves more than this
@@ -57,11 +56,11 @@ class PointsSummarySchema(StrictSchema):
 
 
 class CommunityQuerySchema(StrictSchema):
-    community_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
+    community_id = fields.Integer(validate=ID_RANGE)
 
 
 class LedgerQuerySchema(PageQuery):
-    community_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
+    community_id = fields.Integer(validate=ID_RANGE)
     after = fields.Integer(validate=validate.Range(min=1, max=MAX_ENTRY_ID),
                            metadata={"description": "keyset paging: entries older than this id"})
 
@@ -91,7 +90,7 @@ class LedgerPageSchema(StrictSchema):
 
 
 class AdjustmentCreateSchema(StrictSchema):
-    user_id = StrictInteger(required=True, validate=validate.Range(min=1, max=MAX_ID))
+    user_id = StrictInteger(required=True, validate=ID_RANGE)
     amount = StrictInteger(required=True, validate=[
         validate.Range(min=-MAX_POINTS, max=MAX_POINTS),
         validate.NoneOf([0], error="Must not be zero."),

@@ -28,6 +28,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm.util import identity_key
 
 from app import audit
+from app.communities import access
+from app.communities.models import Membership
 from app.db import utcnow
 from app.errors import Conflict, NotFound, ValidationFailed, register_messages
 from app.extensions import db
@@ -342,13 +344,7 @@ def replace_rules(community_id: int, rules: list[dict], factors: dict[int, int],
 def adjust(community_id: int, user_id: int, amount: int, reason: str, actor_id: int,
            client_key: str | None = None) -> Posting:
     """Add (amount > 0) or take back (amount < 0) points by an organiser, with a reason."""
-    from app.communities.models import Membership
-
-    is_member = db.session.scalar(sa.select(Membership.id).where(
-        Membership.community_id == community_id, Membership.user_id == user_id))
-    if is_member is None:
-        raise ValidationFailed("user_id", {"zh": "此人不是本社区成员。",
-                                           "en": "This person is not a member of the community."})
+    access.require_member(community_id, user_id, "user_id")
     key = f"adjustment:{actor_id}:{client_key}" if client_key else f"adjustment:{uuid.uuid4()}"
     account, issuance = user_account(community_id, user_id), issuance_account(community_id)
     source, destination = (issuance, account) if amount > 0 else (account, issuance)
@@ -432,9 +428,6 @@ def ledger_page(community_id: int, user_id: int, *, after: int | None, page: int
 
 
 def require_member_account_owner(community_id: int, user_id: int) -> None:
-    from app.communities.models import Membership
-
-    exists = db.session.scalar(sa.select(Membership.id).where(
-        Membership.community_id == community_id, Membership.user_id == user_id))
-    if exists is None and find_user_account(community_id, user_id) is None:
+    if (Membership.find(community_id, user_id) is None
+            and find_user_account(community_id, user_id) is None):
         raise NotFound()

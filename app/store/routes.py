@@ -126,6 +126,13 @@ def list_redemptions(query):
     return paginate(db.session, statement, query["page"], query["per_page"])
 
 
+def _private_qr(code: str) -> Response:
+    """A code that lets its holder collect goods: shown as a QR, never stored by a cache."""
+    response = Response(qr.png(code, 384), mimetype="image/png")
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
 def _load_redemption(redemption_id: int) -> Redemption:
     """The owner or an organiser of its community may see a redemption; others get 404."""
     redemption = access.load(Redemption, redemption_id)
@@ -150,9 +157,7 @@ def redemption_qr(redemption_id):
     redemption = _load_redemption(redemption_id)
     if redemption.user_id != current_user.id:
         raise Forbidden()
-    response = Response(qr.png(redemption.pickup_code, 384), mimetype="image/png")
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return _private_qr(redemption.pickup_code)
 
 
 @blp.route("/redemptions/<int:redemption_id>/fulfil", methods=["POST"])
@@ -200,10 +205,7 @@ def my_member_card():
 @blp.response(200, description="PNG of my member code", content_type="image/png")
 def my_member_card_png():
     """My member code as a QR, shown at the store counter"""
-    card = service.member_card(current_user.id)
-    response = Response(qr.png(card.code, 384), mimetype="image/png")
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return _private_qr(service.member_card(current_user.id).code)
 
 
 @blp.route("/me/member-card/rotate", methods=["POST"])

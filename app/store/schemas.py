@@ -4,8 +4,8 @@ import marshmallow as ma
 from flask_jwt_extended import current_user
 from marshmallow import fields, validate
 
-from app.db import MAX_ID
 from app.schemas import (
+    ID_RANGE,
     LocalDateTime,
     PageQuery,
     StrictBoolean,
@@ -81,7 +81,7 @@ class RewardQuerySchema(PageQuery):
 
 class RedeemSchema(StrictSchema):
     quantity = StrictInteger(load_default=1, validate=validate.Range(min=1, max=10))
-    for_user_id = StrictInteger(validate=validate.Range(min=1, max=MAX_ID),
+    for_user_id = StrictInteger(validate=ID_RANGE,
                                 metadata={"description": "organiser at the counter: the volunteer"})
     member_code = fields.String(validate=validate.Length(min=1, max=64),
                                 metadata={"description": "from the volunteer's member card QR"})
@@ -121,11 +121,11 @@ class RedemptionSchema(StrictSchema):
 
 
 class RedemptionQuerySchema(PageQuery):
-    community_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
+    community_id = fields.Integer(validate=ID_RANGE)
     mine = fields.Boolean()
     status = fields.String(validate=validate.OneOf(REDEMPTION_STATUSES))
-    user_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
-    reward_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
+    user_id = fields.Integer(validate=ID_RANGE)
+    reward_id = fields.Integer(validate=ID_RANGE)
     at_counter = fields.Boolean()
     from_ = fields.DateTime(data_key="from", attribute="from")
     to = fields.DateTime()

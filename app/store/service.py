@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from app.communities.models import Membership
+from app.communities import access
 from app.db import utcnow, write_transaction
 from app.errors import Conflict, NotFound, ValidationFailed, register_messages
 from app.extensions import db
@@ -190,11 +190,7 @@ def rotate_member_card(user_id: int) -> MemberCard:
 
 
 def check_counter_identity(community_id: int, for_user_id: int, member_code: str) -> None:
-    is_member = db.session.scalar(sa.select(Membership.id).where(
-        Membership.community_id == community_id, Membership.user_id == for_user_id))
-    if is_member is None:
-        raise ValidationFailed("for_user_id", {"zh": "此人不是本社区成员。",
-                                               "en": "This person is not a member here."})
+    access.require_member(community_id, for_user_id, "for_user_id")
     card = db.session.get(MemberCard, for_user_id)
     if card is None or not secrets.compare_digest(card.code, member_code.strip()):
         raise Conflict("member_code_mismatch")

@@ -5,8 +5,8 @@ import unicodedata
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from app.db import MAX_ID
 from app.schemas import (
+    ID_RANGE,
     LocalDateTime,
     PageQuery,
     Phone,
@@ -88,8 +88,8 @@ class WishCreateSchema(StrictSchema):
 
 
 class WishQuerySchema(PageQuery):
-    community_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
-    board_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
+    community_id = fields.Integer(validate=ID_RANGE)
+    board_id = fields.Integer(validate=ID_RANGE)
     status = fields.String(validate=validate.OneOf(STATUSES))
     category = fields.String(validate=validate.OneOf(list(CATEGORIES)))
     mine = fields.Boolean()
@@ -97,7 +97,7 @@ class WishQuerySchema(PageQuery):
     escalated = fields.Boolean(metadata={"description": "true: the dispatch queue"})
     sort = fields.String(validate=validate.OneOf(["newest", "match"]),
                          metadata={"description": "match: open wishes fitting my skills first"})
-    after = fields.Integer(validate=validate.Range(min=1, max=MAX_ID),
+    after = fields.Integer(validate=ID_RANGE,
                            metadata={"description": "keyset paging: wishes older than this id"})
 
     @ma.validates_schema
@@ -120,7 +120,7 @@ class OptionalReasonSchema(StrictSchema):
 
 
 class AssignSchema(StrictSchema):
-    volunteer_id = StrictInteger(required=True, validate=validate.Range(min=1, max=MAX_ID))
+    volunteer_id = StrictInteger(required=True, validate=ID_RANGE)
 
 
 class FulfilSchema(StrictSchema):
@@ -221,7 +221,7 @@ class WishSettingsSchema(StrictSchema):
 
 
 class LapseQuerySchema(PageQuery):
-    user_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
+    user_id = fields.Integer(validate=ID_RANGE)
 
 
 class ClaimLapseSchema(StrictSchema):

@@ -15,9 +15,10 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app.auth.models import User
+from app.communities import access
 from app.communities.models import Membership, Role, VolunteerProfile
 from app.db import utcnow, write_transaction
-from app.errors import Conflict, Forbidden, NotFound, ValidationFailed, register_messages
+from app.errors import Conflict, Forbidden, NotFound, register_messages
 from app.extensions import db
 from app.ledger import service as ledger
 from app.ledger.models import TransferKind
@@ -133,8 +134,8 @@ def update_settings(community_id: int, changes: dict) -> dict:
 def role_in(community_id: int, user: User) -> str | None:
     if user.is_admin:
         return Role.ORGANISER.value
-    return db.session.scalar(sa.select(Membership.role).where(
-        Membership.community_id == community_id, Membership.user_id == user.id))
+    member = Membership.find(community_id, user.id)
+    return member.role if member else None
 
 
 def relations(wish: Wish, user: User) -> set[str]:
@@ -238,11 +239,7 @@ def _claim(wish: Wish, actor: User) -> str | None:
 
 
 def _assign(wish: Wish, _actor: User, volunteer_id: int) -> str:
-    role = db.session.scalar(sa.select(Membership.role).where(
-        Membership.community_id == wish.community_id, Membership.user_id == volunteer_id))
-    if role != Role.VOLUNTEER:
-        raise ValidationFailed("volunteer_id", {"zh": "必须是本社区的志愿者。",
-                                                "en": "Must be a volunteer of this community."})
+    access.require_member(wish.community_id, volunteer_id, "volunteer_id", Role.VOLUNTEER)
     _take(wish, volunteer_id)
     volunteer = db.session.get(User, volunteer_id)
     return f"派单给 {volunteer.display_name}"
