@@ -1,11 +1,10 @@
 """Points over HTTP: rules, balances, ledgers, adjustments, the audit log, leaderboards."""
 
-from flask import request
 from flask.views import MethodView
 from flask_jwt_extended import current_user
 from flask_smorest import Blueprint
 
-from app import audit
+from app import audit, idempotency
 from app.auth.decorators import login_required
 from app.communities import access
 from app.communities.models import Role
@@ -32,9 +31,11 @@ blp = Blueprint("points", __name__, url_prefix="/api/v1",
                 description="心愿积分制: points rules, balances, ledgers, adjustments, leaderboards")
 
 AuditPage = page_schema(AuditEventSchema, "AuditEventPage")
-IDEMPOTENCY_HEADER = {"Idempotency-Key": {
-    "description": "optional; repeating a key returns the original adjustment and moves nothing",
-    "schema": {"type": "string", "maxLength": 64}}}
+# The adjustment's key is its ledger key (`adjustment:<organiser>:<key>`): it never expires.
+IDEMPOTENCY_PARAMETER = {
+    **idempotency.DOC_PARAMETER,
+    "description": "optional; repeating a key returns the original adjustment and moves "
+                   "nothing; the same key with another user or amount is refused (409)"}
 
 
 def _my_community(community_id: int | None) -> int:
@@ -124,26 +125,13 @@ class Adjustments(MethodView):
     @blp.arguments(AdjustmentCreateSchema)
     @blp.response(201, AdjustmentSchema)
     @blp.alt_response(409, description="insufficient_points or idempotency_conflict")
-    @blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "required": False,
-                          **IDEMPOTENCY_HEADER["Idempotency-Key"]}])
+    @blp.doc(parameters=[IDEMPOTENCY_PARAMETER])
     def post(self, data, cid):
         """Add or take back points with a reason (organiser); audited"""
         access.community(cid, Role.ORGANISER)
         posting = service.adjust(cid, data["user_id"], data["amount"], data["reason"],
-                                 current_user.id, client_key=_idempotency_key())
+                                 current_user.id, client_key=idempotency.client_key())
         return service.describe_adjustment(posting, cid, data["user_id"])
-
-
-def _idempotency_key() -> str | None:
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        return None
-    key = key.strip()
-    if not 1 <= len(key) <= 64 or not key.isprintable() or not key.isascii():
-        raise ValidationFailed("Idempotency-Key", {
-            "zh": "Idempotency-Key 须为 1–64 个可打印 ASCII 字符。",
-            "en": "Idempotency-Key must be 1–64 printable ASCII characters."})
-    return key
 
 
 @blp.route("/communities/<int:cid>/audit-log")
