@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
 from sqlalchemy.types import TypeDecorator
@@ -115,6 +117,17 @@ def configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
         connection.exec_driver_sql("BEGIN IMMEDIATE" if _write_intent.get() else "BEGIN")
+
+
+def dialect_name(session) -> str:
+    return session.get_bind().dialect.name
+
+
+def insert_unless_present(session, model, values: dict, conflict_on: list[str]):
+    """INSERT … ON CONFLICT (conflict_on) DO NOTHING, on either database: a row created
+    concurrently by another worker is not an error, and the first one stays."""
+    insert = postgresql_insert if dialect_name(session) == "postgresql" else sqlite_insert
+    return insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict_on)
 
 
 def paginate(session, statement: sa.Select, page: int, per_page: int) -> dict:

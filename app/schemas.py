@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from zoneinfo import ZoneInfo
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
 from app.db import MAX_ID
+from app.localtime import SHANGHAI
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 # ASCII digits only: without re.ASCII, \d would also take full-width and other scripts' digits.
 # Ids are 32-bit columns: a larger one would overflow the driver instead of matching nothing.
 ID_RANGE = validate.Range(min=1, max=MAX_ID)

@@ -19,7 +19,7 @@ from app.db import write_transaction
 from app.extensions import db
 from app.ledger import service
 from app.ledger.models import Account, Entry, PointsPolicy, Transfer
-from app.ledger.service import SHANGHAI
+from app.localtime import SHANGHAI
 from tests.conftest import base_config
 from tests.helpers import reading
 from tests.ledger_helpers import API, adjust, assert_verified, ledger_rows, ledger_worker, user_balance

@@ -8,13 +8,13 @@ afterwards returns the stored ranking, whatever adjustments land later.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 
 from app.auth.models import User
 from app.communities.models import Team, TeamMember
-from app.db import utcnow
+from app.db import insert_unless_present, utcnow
 from app.extensions import db
 from app.ledger.models import (
     EARNING_KINDS,
@@ -25,7 +25,7 @@ from app.ledger.models import (
     Transfer,
     TransferKind,
 )
-from app.ledger.service import SHANGHAI, _dialect, _insert
+from app.localtime import SHANGHAI, local_date, midnight_utc
 
 # Adjustments count (signed): they correct what was earned.
 COUNTED_KINDS = [k.value for k in EARNING_KINDS] + [TransferKind.ADJUSTMENT.value]
@@ -36,11 +36,7 @@ def week_start(day: date) -> date:
 
 
 def local_today(now: datetime | None = None) -> date:
-    return (now or utcnow()).astimezone(SHANGHAI).date()
-
-
-def _utc(day: date) -> datetime:
-    return datetime.combine(day, time.min, SHANGHAI).astimezone(UTC)
+    return local_date(now or utcnow())
 
 
 def period_bounds(period: str, on: date) -> tuple[date | None, date | None]:
@@ -72,7 +68,8 @@ def _volunteer_rows(community_id: int, start: date | None, end: date | None) -> 
         .having(points > 0)
     )
     if start is not None:
-        statement = statement.where(Entry.created_at >= _utc(start), Entry.created_at < _utc(end))
+        statement = statement.where(Entry.created_at >= midnight_utc(start),
+                                    Entry.created_at < midnight_utc(end))
     # PostgreSQL's SUM of a bigint is a numeric (a Decimal here), which the frozen snapshot's
     # JSON column cannot store: points and counts are whole numbers, so make them ints.
     return [{**r, "points": int(r["points"]), "wishes_fulfilled": int(r["wishes_fulfilled"])}
@@ -170,10 +167,9 @@ def freeze_week(community_id: int, start: date) -> bool:
                                          limit=100))
         # Cron on another server may store the same week at the same moment: the first one
         # stays, and this run neither fails nor overwrites it.
-        statement = _insert(_dialect())(LeaderboardSnapshot.__table__).values(
-            community_id=community_id, week_start=start, by=by, ranking=ranking,
-            frozen_at=utcnow(),
-        ).on_conflict_do_nothing(index_elements=["community_id", "week_start", "by"])
+        statement = insert_unless_present(db.session, LeaderboardSnapshot, {
+            "community_id": community_id, "week_start": start, "by": by, "ranking": ranking,
+            "frozen_at": utcnow()}, ["community_id", "week_start", "by"])
         # (RETURNING, not rowcount: the driver may report -1 for an insert.)
         if db.session.execute(statement.returning(LeaderboardSnapshot.by)).first() is not None:
             created = True
@@ -193,7 +189,7 @@ def weeks_to_freeze(community_id: int, today: date | None = None) -> list[date]:
     if first_entry is not None:
         if first_entry.tzinfo is None:
             first_entry = first_entry.replace(tzinfo=UTC)
-        first = min(first, week_start(first_entry.astimezone(SHANGHAI).date()))
+        first = min(first, week_start(local_date(first_entry)))
     frozen = set(db.session.execute(
         sa.select(LeaderboardSnapshot.week_start, LeaderboardSnapshot.by)
         .where(LeaderboardSnapshot.community_id == community_id)).all())

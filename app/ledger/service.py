@@ -19,18 +19,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm.util import identity_key
 
 from app import audit
 from app.communities import access
 from app.communities.models import Membership
-from app.db import utcnow
+from app.db import dialect_name, insert_unless_present, utcnow
 from app.errors import Conflict, NotFound, ValidationFailed, register_messages
 from app.extensions import db
 from app.ledger.models import (
@@ -43,8 +40,8 @@ from app.ledger.models import (
     Transfer,
     TransferKind,
 )
+from app.localtime import local_date, midnight_utc
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 CATEGORIES = ("wish", "report", "activity")
 LEVELS = (1, 2, 3, 4, 5)
 DEFAULT_RULES = {
@@ -83,14 +80,6 @@ class Posting:
 
 # --- accounts -----------------------------------------------------------------------------
 
-def _insert(dialect: str):
-    return pg_insert if dialect == "postgresql" else sqlite_insert
-
-
-def _dialect() -> str:
-    return db.session.get_bind().dialect.name
-
-
 def ensure_account(community_id: int, kind: AccountKind, user_id: int | None = None) -> int:
     """Return the id of an account, creating it on first need (race-safe)."""
     key = f"user:{user_id}" if kind == AccountKind.USER else kind.value
@@ -99,11 +88,10 @@ def ensure_account(community_id: int, kind: AccountKind, user_id: int | None = N
     )
     if found is not None:
         return found
-    statement = _insert(_dialect())(Account).values(
-        community_id=community_id, key=key, kind=kind.value, user_id=user_id, balance=0,
-        earned_total=0, redeemed_total=0, entry_count=0, created_at=utcnow(),
-    ).on_conflict_do_nothing(index_elements=["community_id", "key"])
-    db.session.execute(statement)
+    db.session.execute(insert_unless_present(db.session, Account, {
+        "community_id": community_id, "key": key, "kind": kind.value, "user_id": user_id,
+        "balance": 0, "earned_total": 0, "redeemed_total": 0, "entry_count": 0,
+        "created_at": utcnow()}, ["community_id", "key"]))
     return db.session.scalar(
         sa.select(Account.id).where(Account.community_id == community_id, Account.key == key)
     )
@@ -240,17 +228,11 @@ def _expire_accounts(*account_ids: int) -> None:
 
 # --- earning: the rules table and the daily cap -------------------------------------------
 
-def day_start_utc(now: datetime | None = None) -> datetime:
-    """Midnight Asia/Shanghai of the day `now` falls on, as UTC."""
-    local = (now or utcnow()).astimezone(SHANGHAI)
-    return datetime.combine(local.date(), time.min, SHANGHAI).astimezone(UTC)
-
-
 def _room_under_daily_cap(community_id: int, destination_id: int) -> int:
     cap = policy_for(community_id)["daily_earn_cap"]
     if cap is None:
         return 2**62
-    start = day_start_utc()
+    start = midnight_utc(local_date(utcnow()))
     earned_today = db.session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(Transfer.amount), 0)).where(
             Transfer.destination_id == destination_id,
@@ -405,7 +387,7 @@ def ledger_page(community_id: int, user_id: int, *, after: int | None, page: int
     # account_id (it does when the account holds a large share of all entries), walking back
     # through every newer entry of other accounts; this form can only be ordered by the
     # (account_id, id) index. SQLite needs `=` to bound that index scan by `id < after` too.
-    owner = (Entry.account_id.between(account.id, account.id) if _dialect() == "postgresql"
+    owner = (Entry.account_id.between(account.id, account.id) if dialect_name(db.session) == "postgresql"
              else Entry.account_id == account.id)
     statement = (
         sa.select(Entry.id, Entry.transfer_id, Entry.amount, Entry.balance_after,

@@ -9,19 +9,17 @@ refusal raises and the request rolls back whole: nothing is half-done.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.communities import access
-from app.db import utcnow, write_transaction
+from app.db import insert_unless_present, utcnow, write_transaction
 from app.errors import Conflict, NotFound, ValidationFailed, register_messages
 from app.extensions import db
 from app.ledger import service as ledger
 from app.ledger.models import TransferKind
+from app.localtime import local_date, midnight_utc
 from app.store.models import (
     AWAITING_PICKUP,
     CANCELLED,
@@ -33,7 +31,6 @@ from app.store.models import (
     StoreSettings,
 )
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 # No 0/O, 1/I/L: codes are read aloud and typed by elderly volunteers and busy staff.
 PICKUP_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 PICKUP_LENGTH = 10  # 31^10 ≈ 8·10^14 codes, and five wrong tries lock a redemption
@@ -102,8 +99,8 @@ def rewards_query(community_id: int, *, only_active: bool) -> sa.Select:
 # --- redeeming ----------------------------------------------------------------------------
 
 def month_start_utc(now: datetime) -> datetime:
-    local = now.astimezone(SHANGHAI).date().replace(day=1)
-    return datetime.combine(local, time.min, SHANGHAI)
+    """The start of the Asia/Shanghai calendar month `now` falls in (monthly limits)."""
+    return midnight_utc(local_date(now).replace(day=1))
 
 
 def redeem(reward_id: int, user_id: int, quantity: int, actor_id: int, *,
@@ -172,11 +169,10 @@ def member_card(user_id: int) -> MemberCard:
     (two devices) insert at most one card between them and all answer with it."""
     card = db.session.get(MemberCard, user_id)
     if card is None:
-        insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
         with write_transaction(db.session):
-            db.session.execute(insert(MemberCard).values(
-                user_id=user_id, code=secrets.token_urlsafe(18), rotated_at=utcnow(),
-            ).on_conflict_do_nothing(index_elements=["user_id"]))
+            db.session.execute(insert_unless_present(db.session, MemberCard, {
+                "user_id": user_id, "code": secrets.token_urlsafe(18), "rotated_at": utcnow()},
+                ["user_id"]))
         card = db.session.get(MemberCard, user_id)
     return card
 
