@@ -2,10 +2,34 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from http import HTTPStatus
+from threading import Barrier
 
+API = "/api/v1"
 ENVELOPE_KEYS = {"code", "status", "error", "message", "errors"}
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def call(client, method: str, path: str, headers: dict | None = None, body=None):
+    """A test-client request to `API + path` with a JSON body."""
+    return client.open(f"{API}{path}", method=method, headers=headers or {}, json=body)
+
+
+def fire(count: int, call):
+    """Run `call(i)` for i in range(count) from `count` threads released at the same moment."""
+    barrier = Barrier(count)
+
+    def run(i):
+        barrier.wait()
+        return call(i)
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(run, range(count)))
 
 
 def assert_error(response, status: int, error: str | None = None, note: object = "", *,
@@ -54,3 +78,13 @@ def reading(app):
                 db.session.remove()
     finally:
         reset_write_intent(token)
+
+
+def refuse_each(client, method: str, url: str, headers: dict, cases, snapshot) -> None:
+    """Send every (body, field) case: each is a 422 naming that field, and `snapshot()` (the
+    state the request could change) is the same after it as before."""
+    before = snapshot()
+    for body, field in cases:
+        response = client.open(url, method=method, json=body, headers=headers)
+        assert_field_error(response, field, note=body)
+        assert snapshot() == before, body

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from tests.conftest import PASSWORD, TEST_SECRET
-from tests.helpers import assert_error
+from tests.helpers import assert_error, bearer
 
 REGISTER = "/api/v1/auth/register"
 LOGIN = "/api/v1/auth/login"
@@ -59,10 +59,6 @@ def registered_login(client, phone=PHONE, password=PASSWORD):
     response = login(client, phone, password)
     assert response.status_code == 200, response.get_data(as_text=True)
     return response.json
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def decode(token: str) -> dict:

@@ -14,7 +14,8 @@ import sqlalchemy as sa
 
 from app.communities.models import Community, Membership, Team, TeamMember, VolunteerProfile
 from app.extensions import db
-from tests.helpers import assert_error, assert_field_error
+from tests.helpers import assert_error, assert_field_error, call
+from tests.helpers import refuse_each as refuse_each_case
 
 API = "/api/v1"
 MISSING = 999_999
@@ -51,6 +52,10 @@ def snapshot(app) -> dict:
         }
 
 
+def refuse_each(client, app, method: str, url: str, headers: dict, cases) -> None:
+    refuse_each_case(client, method, url, headers, cases, lambda: snapshot(app))
+
+
 def role_of(app, community_id: int, user_id: int) -> str | None:
     with app.app_context():
         return db.session.scalar(sa.select(Membership.role).where(
@@ -61,19 +66,6 @@ def organisers(app, community_id: int) -> list[int]:
     with app.app_context():
         return sorted(db.session.scalars(sa.select(Membership.user_id).where(
             Membership.community_id == community_id, Membership.role == "organiser")))
-
-
-def refuse_each(client, app, method: str, url: str, headers: dict, cases) -> None:
-    """Send every (body, field) case: each is a 422 naming that field, and writes nothing."""
-    before = snapshot(app)
-    for body, field in cases:
-        response = client.open(url, method=method, json=body, headers=headers)
-        assert_field_error(response, field, note=body)
-        assert snapshot(app) == before, body
-
-
-def call(client, method: str, path: str, headers: dict | None = None, body=None):
-    return client.open(f"{API}{path}", method=method, headers=headers or {}, json=body)
 
 
 # --- creating and seeing communities ------------------------------------------------------

@@ -10,35 +10,18 @@ spent exactly once, a phone registered exactly once, and nothing may answer 500 
 from __future__ import annotations
 
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
-from threading import Barrier
 
 import pytest
 import requests
 import sqlalchemy as sa
 
 from app.extensions import db
+from tests.helpers import bearer, fire
 
 pytestmark = pytest.mark.live
 
 PASSWORD = "correct horse 马"  # what the `factory` fixture's users have (tests/conftest.py)
 TIMEOUT = 60
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def fire(count: int, call):
-    """Run `call(i)` for i in range(count) from `count` threads released at the same moment."""
-    barrier = Barrier(count)
-
-    def run(i):
-        barrier.wait()
-        return call(i)
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(run, range(count)))
 
 
 def error_of(response) -> str | None:

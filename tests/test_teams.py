@@ -7,7 +7,8 @@ import sqlalchemy as sa
 
 from app.communities.models import Membership, Team, TeamMember
 from app.extensions import db
-from tests.helpers import assert_error, assert_field_error
+from tests.helpers import assert_error, assert_field_error, call
+from tests.helpers import refuse_each as refuse_each_case
 
 API = "/api/v1"
 MISSING = 999_999
@@ -29,6 +30,10 @@ def snapshot(app) -> dict:
         }
 
 
+def refuse_each(client, app, method: str, url: str, headers: dict, cases) -> None:
+    refuse_each_case(client, method, url, headers, cases, lambda: snapshot(app))
+
+
 def team_state(app, tid: int):
     """(name, description, leader_id, sorted member ids) as stored, or None if gone."""
     with app.app_context():
@@ -38,19 +43,6 @@ def team_state(app, tid: int):
         members = sorted(db.session.scalars(
             sa.select(TeamMember.user_id).where(TeamMember.team_id == tid)))
         return team.name, team.description, team.leader_id, members
-
-
-def refuse_each(client, app, method: str, url: str, headers: dict, cases) -> None:
-    """Send every (body, field) case: each is a 422 naming that field, and writes nothing."""
-    before = snapshot(app)
-    for body, field in cases:
-        response = client.open(url, method=method, json=body, headers=headers)
-        assert_field_error(response, field, note=body)
-        assert snapshot(app) == before, body
-
-
-def call(client, method: str, path: str, headers: dict | None = None, body=None):
-    return client.open(f"{API}{path}", method=method, headers=headers or {}, json=body)
 
 
 @pytest.fixture

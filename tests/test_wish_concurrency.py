@@ -20,7 +20,7 @@ import requests
 import sqlalchemy as sa
 
 from app.db import utcnow
-from tests.helpers import reading
+from tests.helpers import fire, reading
 from tests.wish_helpers import (
     API,
     LIVE_TIMEOUT,
@@ -28,7 +28,6 @@ from tests.wish_helpers import (
     assert_server_healthy,
     award_transfers,
     error_slug,
-    fire,
     set_wish_columns,
 )
 

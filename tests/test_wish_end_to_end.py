@@ -10,7 +10,8 @@ import os
 import pytest
 import requests
 
-from tests.wish_helpers import API, LIVE_TIMEOUT, PASSWORD, assert_server_healthy, bearer
+from tests.helpers import bearer
+from tests.wish_helpers import API, LIVE_TIMEOUT, PASSWORD, assert_server_healthy
 
 pytestmark = pytest.mark.live
 CHROMIUM = "/usr/bin/chromium"

@@ -8,10 +8,8 @@ The live-server helpers drive real gunicorn workers with `requests`.
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
-from threading import Barrier
 
 import sqlalchemy as sa
 
@@ -236,22 +234,6 @@ def tick_counts(output: str) -> dict[str, int]:
 
 
 # --- live servers -------------------------------------------------------------------------
-
-def fire(count: int, call):
-    """Run `call(i)` for i in range(count) from `count` threads released at the same moment."""
-    barrier = Barrier(count)
-
-    def run(i):
-        barrier.wait()
-        return call(i)
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(run, range(count)))
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
-
 
 def assert_server_healthy(server) -> None:
     log = server.log.read_text(errors="replace")
