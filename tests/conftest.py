@@ -252,6 +252,18 @@ def world(factory):
     return w
 
 
+@pytest.fixture
+def org(factory, world) -> dict:
+    """Authorization headers of the world's organiser."""
+    return factory.headers(world.organiser)
+
+
+@pytest.fixture
+def vol(factory, world) -> dict:
+    """Authorization headers of the world's volunteer."""
+    return factory.headers(world.volunteer)
+
+
 # --- real worker processes ----------------------------------------------------------------
 
 def _free_port() -> int:

@@ -6,7 +6,6 @@ import copy
 import itertools
 from datetime import datetime
 
-import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
@@ -16,11 +15,6 @@ from tests.helpers import assert_error, assert_field_error, reading
 from tests.ledger_helpers import API, adjust, assert_verified, ledger_rows, user_balance
 
 CATEGORIES = ("wish", "report", "activity")
-
-
-@pytest.fixture
-def org(world, factory):
-    return factory.headers(world.organiser)
 
 
 def rules_url(cid: int) -> str:

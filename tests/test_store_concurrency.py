@@ -93,11 +93,6 @@ def post(server, path: str, headers: dict, body: dict | None = None):
                          headers=headers, timeout=TIMEOUT)
 
 
-@pytest.fixture
-def org(factory, world):
-    return factory.headers(world.organiser)
-
-
 def test_stock_of_5_and_100_volunteers_at_once_sells_exactly_5(live_server, app, client, world,
                                                                 factory, org, database_kind):
     cid = world.community.id

@@ -31,16 +31,6 @@ from tests.store_helpers import (
 
 
 @pytest.fixture
-def org(factory, world):
-    return factory.headers(world.organiser)
-
-
-@pytest.fixture
-def vol(factory, world):
-    return factory.headers(world.volunteer)
-
-
-@pytest.fixture
 def clock(monkeypatch):
     """The store service's clock, movable: `clock.now = …` or `clock.move(minutes=16)`."""
 

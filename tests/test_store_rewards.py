@@ -22,16 +22,6 @@ from tests.store_helpers import (
 )
 
 
-@pytest.fixture
-def org(factory, world):
-    return factory.headers(world.organiser)
-
-
-@pytest.fixture
-def vol(factory, world):
-    return factory.headers(world.volunteer)
-
-
 def rewards_url(cid: int) -> str:
     return f"{API}/communities/{cid}/rewards"
 

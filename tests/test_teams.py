@@ -46,11 +46,6 @@ def team_state(app, tid: int):
 
 
 @pytest.fixture
-def org(world, factory):
-    return factory.headers(world.organiser)
-
-
-@pytest.fixture
 def red(world, client, org):
     """RED, led by the volunteer (who is therefore in it)."""
     response = client.post(f"{API}/communities/{world.community.id}/teams",
