@@ -844,3 +844,37 @@ def test_organiser_views_pending_pickups_history_and_totals(client, world, org, 
     assert stock(app, oil["id"]) + redeemed_quantity(app, oil["id"]) == 10
     assert stock(app, rice["id"]) + redeemed_quantity(app, rice["id"]) == 10
     assert_verified(app)
+
+
+def test_organiser_history_filters_by_time_counter_and_pages(client, app, world, org, vol,
+                                                            monkeypatch):
+    from datetime import UTC, datetime
+
+    import app.store.service as store_service
+
+    cid = world.community.id
+    give_points(app, cid, [world.volunteer.id], 1000, world.organiser.id)
+    reward = make_reward(client, org, cid, cost=10, stock=50)
+    monkeypatch.setattr(store_service, "utcnow", lambda: datetime(2026, 10, 15, 4, tzinfo=UTC))
+    october = created(redeem(client, vol, reward["id"]))
+    monkeypatch.setattr(store_service, "utcnow", lambda: datetime(2026, 11, 15, 4, tzinfo=UTC))
+    november = [created(redeem(client, vol, reward["id"])) for _ in range(3)]
+    code = ok(client.get(f"{API}/me/member-card", headers=vol))["code"]
+    counter = created(redeem(client, org, reward["id"], for_user_id=world.volunteer.id,
+                             member_code=code))
+
+    def ids(**query):
+        body = ok(client.get(f"{API}/redemptions", headers=org,
+                             query_string={"community_id": cid, **query}))
+        return [item["id"] for item in body["items"]], body["total"]
+
+    assert ids(**{"to": "2026-11-01T00:00:00+08:00"}) == ([october["id"]], 1)
+    assert ids(**{"from": "2026-11-01T00:00:00+08:00"})[1] == 4
+    assert ids(at_counter="true") == ([counter["id"]], 1)
+    assert ids(status="fulfilled") == ([counter["id"]], 1)
+    newest_first = [counter["id"], *[r["id"] for r in reversed(november)], october["id"]]
+    assert ids(per_page=2, page=1) == (newest_first[:2], 5)
+    assert ids(per_page=2, page=3) == (newest_first[4:], 5)
+    assert ids(user_id=world.resident.id) == ([], 0)
+    assert client.get(f"{API}/redemptions", headers=org,
+                      query_string={"from": "yesterday"}).status_code == 422
