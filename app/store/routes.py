@@ -107,10 +107,8 @@ def redeem(data, rid):
     reward = access.load(Reward, rid)
     if "for_user_id" in data:
         access.require(reward.community_id, Role.ORGANISER)
-        service.check_counter_identity(reward.community_id, data["for_user_id"],
-                                       data["member_code"])
-        return service.redeem(rid, data["for_user_id"], data["quantity"], current_user.id,
-                              at_counter=True)
+        return service.redeem_at_counter(reward, data["for_user_id"], data["member_code"],
+                                         data["quantity"], current_user.id)
     return service.redeem(rid, current_user.id, data["quantity"], current_user.id)
 
 

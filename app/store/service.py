@@ -185,11 +185,14 @@ def rotate_member_card(user_id: int) -> MemberCard:
     return card
 
 
-def check_counter_identity(community_id: int, for_user_id: int, member_code: str) -> None:
-    access.require_member(community_id, for_user_id, "for_user_id")
+def redeem_at_counter(reward: Reward, for_user_id: int, member_code: str, quantity: int,
+                      organiser_id: int) -> Redemption:
+    """An organiser redeems for a volunteer who shows their member card: fulfilled at once."""
+    access.require_member(reward.community_id, for_user_id, "for_user_id")
     card = db.session.get(MemberCard, for_user_id)
     if card is None or not secrets.compare_digest(card.code, member_code.strip()):
         raise Conflict("member_code_mismatch")
+    return redeem(reward.id, for_user_id, quantity, organiser_id, at_counter=True)
 
 
 # --- pickup, cancel, expiry ---------------------------------------------------------------
