@@ -181,16 +181,7 @@ def post_wish(data, bid):
 @blp.response(200, WishPageSchema)
 def list_wishes(query):
     """Wishes I may see, filtered; newest first, or by match with my skills (sort=match)"""
-    statement = service.visible_query(current_user, query)
-    page = 1 if query.get("after") else query["page"]
-    result = paginate(db.session, statement, page, query["per_page"])
-    items = [service.present(w, current_user) for w in result["items"]]
-    # The claimer is shown the contact details of the wishes they hold: each is a logged reveal.
-    service.log_reveals([(i["id"], i["community_id"]) for i in items if i["_reveal_to_claimer"]],
-                        current_user.id)
-    more = len(items) == query["per_page"] and result["total"] > page * query["per_page"]
-    keyset = more and query.get("sort") != "match"  # ids are not monotonic in match order
-    return {**result, "items": items, "next_after": items[-1]["id"] if keyset else None}
+    return service.list_visible(current_user, query)
 
 
 def _load_wish(wid: int) -> Wish:

@@ -17,7 +17,7 @@ from flask import current_app
 from app.auth.models import User
 from app.communities import access
 from app.communities.models import Membership, Role, VolunteerProfile
-from app.db import utcnow, write_transaction
+from app.db import paginate, utcnow, write_transaction
 from app.errors import Conflict, Forbidden, NotFound, register_messages
 from app.extensions import db
 from app.ledger import service as ledger
@@ -458,6 +458,19 @@ def visible_query(user: User, filters: dict) -> sa.Select:
     else:
         query = query.order_by(Wish.id.desc())
     return query
+
+
+def list_visible(user: User, query: dict) -> dict:
+    """One page of the wishes `user` may see, as they may see them; `next_after` continues it."""
+    page = 1 if query.get("after") else query["page"]
+    result = paginate(db.session, visible_query(user, query), page, query["per_page"])
+    items = [present(w, user) for w in result["items"]]
+    # The claimer is shown the contact details of the wishes they hold: each is a logged reveal.
+    log_reveals([(i["id"], i["community_id"]) for i in items if i["_reveal_to_claimer"]],
+                user.id)
+    more = len(items) == query["per_page"] and result["total"] > page * query["per_page"]
+    keyset = more and query.get("sort") != "match"  # ids are not monotonic in match order
+    return {**result, "items": items, "next_after": items[-1]["id"] if keyset else None}
 
 
 def _skill_match(user: User):
