@@ -13,6 +13,7 @@ from app.config import check_production_safety, config_class
 from app.db import MAX_ID, configure_sqlite, set_write_intent
 from app.errors import register_error_handlers
 from app.extensions import api, db, jwt, limiter, migrate
+from app.security import register_security_headers
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -34,6 +35,7 @@ def create_app(config: Mapping | type | None = None) -> Flask:
     register_blueprints(app)
     register_error_handlers(app)
     register_request_hooks(app)
+    register_security_headers(app)
     register_commands(app)
     return app
 
@@ -53,12 +55,14 @@ def load_config(app: Flask, config: Mapping | type | None) -> None:
 
 def register_extensions(app: Flask) -> None:
     from app.auth.tokens import init_tokens
+    from app.i18n import init_i18n
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
     jwt.init_app(app)
     init_tokens(app)
     limiter.init_app(app)
+    init_i18n(app)
     api.init_app(app, spec_kwargs={"info": {"description": _API_DESCRIPTION}})
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
@@ -73,7 +77,7 @@ def register_blueprints(app: Flask) -> None:
     from app.ledger.routes import blp as ledger_blp
     from app.ops.routes import bp as ops_bp
     from app.store.routes import blp as store_blp
-    from app.web.routes import bp as web_bp
+    from app.web import register_pages
     from app.wishes.routes import blp as wishes_blp
 
     api.register_blueprint(auth_blp)
@@ -82,7 +86,7 @@ def register_blueprints(app: Flask) -> None:
     api.register_blueprint(wishes_blp)
     api.register_blueprint(store_blp)
     app.register_blueprint(ops_bp)
-    app.register_blueprint(web_bp)
+    register_pages(app)
 
 
 def register_request_hooks(app: Flask) -> None:

@@ -68,6 +68,26 @@ def seed_demo_command() -> None:
     click.echo("Boards (the URL each QR code encodes; poster at …/poster):")
     for board_id, name, url in logins["boards"]:
         click.echo(f"  #{board_id} {name}: {url}")
+    _echo_try_it(logins)
+
+
+def _echo_try_it(logins: dict) -> None:
+    """Print where a newcomer starts: the home page, one board page and one login per role."""
+    from flask import current_app
+
+    first = {}
+    for role, phone, name in logins["accounts"]:
+        first.setdefault(role, (phone, name))
+    click.echo("Try it:")
+    click.echo(f"  home page:  {current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/")
+    if logins["boards"]:
+        _board_id, name, url = logins["boards"][0]
+        click.echo(f"  board page: {url}  ({name})")
+    for role in ("organiser", "volunteer", "resident"):
+        if role in first:
+            phone, name = first[role]
+            click.echo(f"  {role + ':':<11} {phone}  {name}")
+    click.echo(f"  password:   {logins['password']}")
 
 
 def register(app: Flask) -> None:

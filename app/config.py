@@ -42,8 +42,20 @@ class Config:
     JWT_DECODE_ALGORITHMS = ["HS256"]
     JWT_ACCESS_TOKEN_EXPIRES = timedelta(seconds=_env_int("JWT_ACCESS_SECONDS", 15 * 60))
     JWT_REFRESH_TOKEN_EXPIRES = timedelta(seconds=_env_int("JWT_REFRESH_SECONDS", 30 * 86400))
-    JWT_TOKEN_LOCATION = ["headers"]
+    # The API reads tokens from the Authorization header only (app/auth/decorators.py); the
+    # phone pages keep the same tokens in HttpOnly cookies (app/web/session.py), refreshed
+    # silently, so the refresh cookie goes to every page path. CSRF is the pages' own double
+    # submit (every page POST, login included), so flask-jwt-extended's check is off.
+    JWT_TOKEN_LOCATION = ["headers", "cookies"]
+    JWT_COOKIE_SAMESITE = "Lax"
+    JWT_COOKIE_CSRF_PROTECT = False
+    JWT_SESSION_COOKIE = False
+    JWT_REFRESH_COOKIE_PATH = "/"
+    JWT_ACCESS_COOKIE_NAME = "xy_access"
+    JWT_REFRESH_COOKIE_NAME = "xy_refresh"
     JWT_ERROR_MESSAGE_KEY = "message"
+    # A spent refresh token presented again this soon answers its successor pair (two tabs).
+    REFRESH_REUSE_GRACE_SECONDS = _env_int("REFRESH_REUSE_GRACE_SECONDS", 30)
 
     MAX_CONTENT_LENGTH = 1024 * 1024
     JSON_SORT_KEYS = False
@@ -65,8 +77,9 @@ class Config:
     OPENAPI_VERSION = "3.0.3"
     OPENAPI_URL_PREFIX = "/api/v1"
     OPENAPI_JSON_PATH = "openapi.json"
-    OPENAPI_SWAGGER_UI_PATH = "docs"
-    # Served by our own route from the swagger-ui-bundle package: the docs work with no internet.
+    # No OPENAPI_SWAGGER_UI_PATH: flask-smorest's Swagger UI page has an inline script the CSP
+    # refuses, so app/ops/routes.py serves our own page at /api/v1/docs. Its assets come from
+    # the swagger-ui-bundle package through our own route: the docs work with no internet.
     OPENAPI_SWAGGER_UI_URL = "/api/v1/docs/assets/"
 
     DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "xinyuan2026")

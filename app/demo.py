@@ -12,7 +12,6 @@ from app.auth.models import User
 from app.auth.passwords import hash_password
 from app.communities.models import Community, Membership, Role, Team, TeamMember, VolunteerProfile
 from app.extensions import db
-from app.ledger.service import setup_community as setup_points
 from app.store.models import Reward
 from app.wishes.models import Board
 from app.wishes.service import create_board, public_url
@@ -88,7 +87,6 @@ def seed_demo() -> dict:
         community = Community(**COMMUNITY)
         db.session.add(community)
         db.session.flush()
-    setup_points(community.id)
 
     accounts = [("admin", ADMIN[0], ADMIN[1])]
     _user(*ADMIN, password_hash, is_admin=True)

@@ -1,5 +1,6 @@
 """The Flask extensions, created unbound; `create_app` binds them."""
 
+from flask_babel import Babel
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -8,7 +9,7 @@ from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
 
 from app.db import Base
-from app.errors import ErrorSchema
+from app.schemas import ErrorSchema
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
@@ -21,3 +22,4 @@ class XinyuanApi(Api):
 
 api = XinyuanApi()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+babel = Babel()

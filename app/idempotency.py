@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.db import utcnow
 from app.errors import Conflict, ValidationFailed
 from app.extensions import db
+from app.i18n import N_
 
 HEADER = "Idempotency-Key"
 LIFETIME = timedelta(hours=24)
@@ -52,9 +53,7 @@ def client_key() -> str | None:
         return None
     key = key.strip()
     if not 1 <= len(key) <= 64 or not key.isascii() or not key.isprintable():
-        raise ValidationFailed(HEADER, {
-            "zh": "Idempotency-Key 须为 1–64 个可打印 ASCII 字符。",
-            "en": "Idempotency-Key must be 1–64 printable ASCII characters."})
+        raise ValidationFailed(HEADER, N_("Idempotency-Key 须为 1–64 个可打印 ASCII 字符。"))
     return key
 
 

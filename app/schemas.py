@@ -90,6 +90,22 @@ class StrictInteger(fields.Integer):
         return number
 
 
+class ErrorSchema(ma.Schema):
+    """The envelope as documented in the OpenAPI spec (every error response refers to it)."""
+
+    code = ma.fields.Integer(required=True, metadata={"description": "HTTP status code",
+                                                      "example": 409})
+    status = ma.fields.String(required=True, metadata={"description": "HTTP status phrase",
+                                                       "example": "Conflict"})
+    error = ma.fields.String(required=True, metadata={
+        "description": "stable machine-readable slug to branch on", "example": "phone_registered"})
+    message = ma.fields.String(required=True, metadata={
+        "description": "human text: Chinese by default, English with Accept-Language: en",
+        "example": "该手机号已注册，请直接登录。"})
+    errors = ma.fields.Dict(metadata={
+        "description": "per-field validation messages: {field: [message, ...]}"})
+
+
 class PageQuery(StrictSchema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))

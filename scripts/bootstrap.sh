@@ -23,4 +23,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"
   echo "$want" > "$stamp"
 fi
+# The compiled gettext catalogues are committed; recompile one only when its .po was edited
+# after it (scripts/i18n.sh compile does them all).
+for po in app/translations/*/LC_MESSAGES/*.po; do
+  if [ "$po" -nt "${po%.po}.mo" ]; then .venv/bin/pybabel -q compile -i "$po" -o "${po%.po}.mo"; fi
+done
 export PATH="$PWD/.venv/bin:$PATH"

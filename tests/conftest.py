@@ -303,6 +303,8 @@ def live_server(database_url, tmp_path, app):
             "SECRET_KEY": TEST_SECRET,
             "JWT_SECRET_KEY": TEST_SECRET,
             "RATELIMIT_STORAGE_URI": "memory://",
+            # QR codes, posters and links name the server the test really talks to.
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
             **{k: str(v) for k, v in env.items()},
         }
         process = subprocess.Popen(
@@ -339,3 +341,42 @@ def pg_url():
             pytest.fail("XINYUAN_REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set")
         pytest.skip("PostgreSQL not configured: set TEST_DATABASE_URL to run this test")
     return PG_URL
+
+
+# --- the browser: Debian's chromium through Playwright (helpers in tests/browser.py) ---------
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless chromium for the session; skipped with the reason where it is missing."""
+    from tests.browser import chromium_session
+
+    yield from chromium_session()
+
+
+@pytest.fixture
+def phone_page(chromium):
+    """Open phones: `page = phone_page(server.url, size=SMALL_PHONE, javascript=False)`.
+
+    At teardown the test fails if any page asked another host for anything, or logged a CSP
+    violation, a console error or an uncaught error (`phone_page.watch(page).check_console =
+    False` allows the last two).
+    """
+    from tests.browser import PhonePages
+
+    phones = PhonePages(chromium)
+    yield phones
+    problems = phones.close()
+    if problems:
+        pytest.fail("the browser saw:\n" + "\n".join(f"- {p}" for p in problems), pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under XINYUAN_REQUIRE_BROWSER=1 a browser test that skipped, for whatever reason, fails."""
+    report = yield
+    if (os.environ.get("XINYUAN_REQUIRE_BROWSER") == "1" and report.skipped
+            and not hasattr(report, "wasxfail") and item.get_closest_marker("browser")):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"XINYUAN_REQUIRE_BROWSER=1 but this browser test was skipped: {reason}"
+    return report

@@ -105,6 +105,17 @@ def hand_signed(header: dict, payload: dict, key: str = TEST_SECRET,
     return f"{signing_input}.{signature}"
 
 
+def outlive_the_grace(app):
+    """Move every rotation back past the window in which a spent refresh token still answers
+    its successor pair (REFRESH_REUSE_GRACE_SECONDS, tests/test_auth_refresh_grace.py)."""
+    from app.auth.models import RefreshToken
+
+    with app.app_context():
+        db.session.execute(sa.update(RefreshToken).where(RefreshToken.used_at.is_not(None))
+                           .values(used_at=datetime.now(UTC) - timedelta(minutes=5)))
+        db.session.commit()
+
+
 def send(client, token, path=ME):
     if path == ME:
         return client.get(ME, headers=bearer(token))
@@ -655,7 +666,8 @@ def test_refresh_rotates_and_reuse_revokes_the_whole_family(app, client, session
     # A second, unrelated login of the same user.
     other = login(client).json
 
-    # The spent refresh token comes back: someone copied it. The whole login is revoked.
+    # The spent refresh token comes back, later: someone copied it. The whole login is revoked.
+    outlive_the_grace(app)
     body = assert_error(client.post(REFRESH, headers=bearer(old_refresh)), 401, "token_reused")
     assert CJK.search(body["message"])
     for token, path in ((new["access_token"], ME), (new["refresh_token"], REFRESH),
@@ -683,9 +695,10 @@ def test_refresh_chain_each_token_works_once(app, client, session):
     assert row_counts(app)["token_families"] == 1
 
 
-def test_reusing_the_newest_refresh_token_also_revokes(client, session):
+def test_reusing_the_newest_refresh_token_also_revokes(app, client, session):
     first = client.post(REFRESH, headers=bearer(session["refresh_token"])).json
     assert client.post(REFRESH, headers=bearer(first["refresh_token"])).status_code == 200
+    outlive_the_grace(app)
     assert_error(client.post(REFRESH, headers=bearer(first["refresh_token"])), 401, "token_reused")
     assert_error(client.get(ME, headers=bearer(first["access_token"])), 401, "token_revoked")
 
@@ -758,6 +771,7 @@ def test_logout_on_one_instance_is_seen_by_another(make_app):
 
     # Reuse detected on B revokes on A as well.
     rotated = b.post(REFRESH, headers=bearer(second["refresh_token"])).json
+    outlive_the_grace(app_a)
     assert_error(a.post(REFRESH, headers=bearer(second["refresh_token"])), 401, "token_reused")
     assert_error(b.get(ME, headers=bearer(rotated["access_token"])), 401, "token_revoked")
 

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from tests.helpers import assert_error, assert_field_error
+from tests.pages_helpers import signed_in, text_of
 from tests.wish_helpers import API, Kit, counts, decode_png, rasterise_svg
 
 BASE = "https://xinyuan.example.cn"
@@ -134,7 +135,8 @@ def test_rotating_replaces_the_token_and_the_old_qr_says_so(kit, client):
         html = html_of(response)
         assert "已更换" in html and "新二维码" in html
         assert kit.board["name"] in html and kit.w.community.name in html
-        assert old not in html and third not in html  # it does not lead to the new code
+        # It does not lead to the new code (the old one is only in the page's own links).
+        assert old not in text_of(response) and third not in html
         assert client.get(f"/b/{old}/poster").status_code == 404
     page = client.get(f"/b/{third}")
     assert page.status_code == 200 and kit.board["name"] in html_of(page)
@@ -161,11 +163,16 @@ def test_the_public_page_needs_no_login_and_shows_the_board_and_recent_public_wi
     assert response.status_code == 200
     html = html_of(response)
     assert kit.board["name"] in html and kit.w.community.name in html
-    assert 'id="login-form"' in html and 'id="wish-form"' in html
+    assert f'href="/b/{kit.board["token"]}/wish"' in html and "发布心愿" in html
     assert "想请人陪老人散步" in html
     assert "还在审核的心愿" not in html and "被驳回的心愿" not in html
     assert pending and shown
-    # Every category label is offered in the form.
+    # Posting needs a login, and the form offers every category label.
+    form = client.get(f"/b/{kit.board['token']}/wish")
+    assert form.status_code == 303 and "/login?next=" in form.headers["Location"]
+    signed_in(client, kit.resident)
+    html = html_of(client.get(f"/b/{kit.board['token']}/wish"))
+    assert 'id="wish-form"' in html
     for label in ("生活帮扶", "维修", "跑腿代购", "陪伴探访", "政策咨询", "其他"):
         assert label in html
 
@@ -185,7 +192,7 @@ def test_a_disabled_board_shows_a_closed_page_and_takes_no_wishes(kit, app, clie
     assert counts(app) == before  # no wish, no event, no new membership
     # Enabled again, it works.
     kit.ok(kit.patch(f"/boards/{bid}", kit.organiser, {"enabled": True}))
-    assert 'id="wish-form"' in html_of(client.get(f"/b/{token}"))
+    assert f'href="/b/{token}/wish"' in html_of(client.get(f"/b/{token}"))
     kit.post_wish(kit.resident)
 
 

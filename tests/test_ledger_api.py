@@ -60,12 +60,15 @@ def test_a_new_community_has_default_rules(client, world, factory, app):
     assert {(r["category"], r["level"]): r["points"] for r in body["rules"]} == {
         (c, lv): pts for c, row in service.DEFAULT_RULES.items()
         for lv, pts in zip(range(1, 6), row, strict=True)}
-    with reading(app):  # stored with the community, not only shown
+    # Creating a community asks nothing of the ledger: the defaults are shown, not stored, and
+    # accounts, rules and policy are written on first need (tests/test_structure.py earns and
+    # spends in a new community; replacing the rules stores them).
+    with reading(app):
         assert db.session.scalar(sa.select(sa.func.count()).select_from(PointsRule)
-                                 .where(PointsRule.community_id == cid)) == 15
-        assert db.session.get(PointsPolicy, cid) is not None
+                                 .where(PointsRule.community_id == cid)) == 0
+        assert db.session.get(PointsPolicy, cid) is None
         kinds = db.session.scalars(sa.select(Account.kind).where(Account.community_id == cid))
-        assert sorted(kinds) == ["issuance", "store"]
+        assert list(kinds) == []
 
 
 def changed_rules(body: dict) -> dict:

@@ -3,20 +3,23 @@
 Each test starts several workers on the test's database (SQLite in WAL mode shared by the
 processes, or PostgreSQL) and fires requests from a thread pool, so they land on different
 workers at the same time: revocation must be seen by every worker, a refresh token must be
-spent exactly once, a phone registered exactly once, and nothing may answer 500 or
-"database is locked".
+spent exactly once (its concurrent repeats answering the one successor pair), a phone
+registered exactly once, and nothing may answer 500 or "database is locked".
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 
+import jwt as pyjwt
 import pytest
 import requests
 import sqlalchemy as sa
 
+from app.db import write_transaction
 from app.extensions import db
-from tests.helpers import bearer, fire
+from tests.helpers import bearer, fire, reading
 
 pytestmark = pytest.mark.live
 
@@ -80,28 +83,86 @@ def test_logout_is_seen_by_every_worker(live_server, factory):
     assert_server_healthy(server)
 
 
-def test_a_refresh_token_is_spent_exactly_once(live_server, factory):
+def refresh_rows(app, family_id: str) -> list:
+    from app.auth.models import RefreshToken as Row
+
+    with reading(app) as session:
+        return session.execute(sa.select(Row.jti, Row.used_at, Row.successor_jti)
+                               .where(Row.family_id == family_id)
+                               .order_by(Row.used_at.is_(None), Row.used_at)).all()
+
+
+def family_revocation(app, family_id: str):
+    with reading(app) as session:
+        return session.execute(sa.text(
+            "SELECT revoked_at, revoked_reason FROM token_families WHERE id = :f"),
+            {"f": family_id}).one()
+
+
+def test_a_refresh_token_is_spent_exactly_once(live_server, factory, app):
+    """Twenty tabs refreshing one token at once, on four workers: one rotation, one successor,
+    and every tab gets that same pair (the grace window); nobody is logged out. Presented again
+    after the window, the token revokes the login as before."""
     user = factory.user("李书记")
     server = live_server(workers=4)
     tokens = login(server, user)
+    family_id = pyjwt.decode(tokens["refresh_token"], options={"verify_signature": False})["fam"]
     refresh = f"{server.url}/api/v1/auth/refresh"
 
     answers = fire(20, lambda _i: requests.post(refresh, headers=bearer(tokens["refresh_token"]),
                                                 timeout=TIMEOUT))
-    statuses = Counter(r.status_code for r in answers)
-    assert statuses == {200: 1, 401: 19}, statuses
-    refused = {error_of(r) for r in answers if r.status_code == 401}
-    assert refused <= {"token_reused", "token_revoked"}, refused
-    winner = next(r.json() for r in answers if r.status_code == 200)
-    assert winner["access_token"] and winner["refresh_token"] != tokens["refresh_token"]
+    assert [(r.status_code, error_of(r)) for r in answers] == [(200, None)] * 20, \
+        [r.text[:200] for r in answers if r.status_code != 200]
+    pairs = {(r.json()["access_token"], r.json()["refresh_token"]) for r in answers}
+    assert len(pairs) == 1, pairs
+    ((access, successor),) = pairs
+    assert successor != tokens["refresh_token"] and access != tokens["access_token"]
 
-    # Reuse means the refresh token leaked: the whole login is revoked, the new pair included.
+    # Exactly one successor row, named by the spent one; the login is alive.
+    spent, issued = refresh_rows(app, family_id)
+    assert spent.used_at is not None and spent.successor_jti == issued.jti
+    assert issued.used_at is None and issued.successor_jti is None
+    assert family_revocation(app, family_id) == (None, None)
     me = f"{server.url}/api/v1/me"
-    for access in (winner["access_token"], tokens["access_token"]):
-        response = requests.get(me, headers=bearer(access), timeout=TIMEOUT)
+    for each in (access, tokens["access_token"]):
+        response = requests.get(me, headers=bearer(each), timeout=TIMEOUT)
+        assert response.status_code == 200 and response.json()["id"] == user.id
+
+    # After the window, the same token means it leaked: the whole login is revoked, the new
+    # pair included.
+    from app.auth.models import RefreshToken
+
+    with app.app_context():
+        with write_transaction(db.session):
+            db.session.execute(sa.update(RefreshToken).where(RefreshToken.jti == spent.jti)
+                               .values(used_at=spent.used_at - timedelta(seconds=31)))
+        db.session.remove()
+    response = requests.post(refresh, headers=bearer(tokens["refresh_token"]), timeout=TIMEOUT)
+    assert (response.status_code, error_of(response)) == (401, "token_reused")
+    revoked_at, reason = family_revocation(app, family_id)
+    assert revoked_at is not None and reason == "reuse"
+    for each in (access, tokens["access_token"]):
+        response = requests.get(me, headers=bearer(each), timeout=TIMEOUT)
         assert (response.status_code, error_of(response)) == (401, "token_revoked")
-    response = requests.post(refresh, headers=bearer(winner["refresh_token"]), timeout=TIMEOUT)
-    assert response.status_code == 401
+    response = requests.post(refresh, headers=bearer(successor), timeout=TIMEOUT)
+    assert (response.status_code, error_of(response)) == (401, "token_revoked")
+    assert len(refresh_rows(app, family_id)) == 2
+    assert_server_healthy(server)
+
+
+def test_the_reuse_grace_comes_from_the_environment(live_server, factory):
+    """With REFRESH_REUSE_GRACE_SECONDS=0 every second use is a reuse, on every worker."""
+    user = factory.user("赵大爷")
+    server = live_server(workers=2, REFRESH_REUSE_GRACE_SECONDS=0)
+    tokens = login(server, user)
+    refresh = f"{server.url}/api/v1/auth/refresh"
+    first = requests.post(refresh, headers=bearer(tokens["refresh_token"]), timeout=TIMEOUT)
+    assert first.status_code == 200, first.text
+    again = requests.post(refresh, headers=bearer(tokens["refresh_token"]), timeout=TIMEOUT)
+    assert (again.status_code, error_of(again)) == (401, "token_reused")
+    response = requests.get(f"{server.url}/api/v1/me",
+                            headers=bearer(first.json()["access_token"]), timeout=TIMEOUT)
+    assert (response.status_code, error_of(response)) == (401, "token_revoked")
     assert_server_healthy(server)
 
 

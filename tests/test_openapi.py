@@ -17,6 +17,7 @@ HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "tra
 PUBLIC = {
     ("post", "/api/v1/auth/register"),
     ("post", "/api/v1/auth/login"),
+    ("post", "/api/v1/auth/reset"),  # with an organiser's one-time code instead of a token
     ("get", "/api/v1/skills"),
     ("get", "/api/v1/wish-categories"),  # reference data, like the skills
 }

@@ -125,19 +125,22 @@ def test_posting_a_wish_from_the_boards_public_page_in_a_browser(live_server, fa
             page = browser.new_page(viewport={"width": 390, "height": 844}, locale="zh-CN")
             page.goto(f"{server.url}/b/{board['token']}")
             assert board["name"] in page.title()
-            page.fill("#login-form input[name=phone]", resident.phone)
-            page.fill("#login-form input[name=password]", PASSWORD)
-            page.click("#login-form button[type=submit]")
+            page.click("a.button--big")  # 发布心愿: signing in first, then back to the form
+            page.wait_for_selector("#f-phone", timeout=15_000)
+            page.fill("#f-phone", resident.phone)
+            page.fill("#f-password", PASSWORD)
+            page.click("button[type=submit].button--primary")
             page.wait_for_selector("#wish-form", state="visible", timeout=15_000)
             page.fill("#wish-form input[name=title]", title)
-            page.select_option("#wish-form select[name=category]", "repair")
+            page.locator("#wish-form label.radios__label", has_text="维修").click()
             page.fill("#wish-form textarea[name=description]", "三楼楼道的灯坏了一个星期，晚上很黑。")
             page.fill("#wish-form input[name=contact_phone]", "13812345678")
             page.fill("#wish-form input[name=address]", "3 栋 3 楼")
             page.click("#wish-form button[type=submit]")
-            message = page.locator("#wish-message.ok")
+            message = page.locator(".notice--success")
             message.wait_for(timeout=15_000)
             text = message.inner_text()
+            landed = page.url
             page.screenshot(path=str(tmp_path / "board-wish-posted.png"), full_page=True)
         finally:
             browser.close()
@@ -149,7 +152,7 @@ def test_posting_a_wish_from_the_boards_public_page_in_a_browser(live_server, fa
     mine = Http(server.url).call("GET", "/wishes?mine=true", token)["items"]
     assert len(mine) == 1
     wish = mine[0]
-    assert f"编号 {wish['id']}" in text
+    assert landed == f"{server.url}/wishes/{wish['id']}"  # the new wish's own page
     assert (wish["title"], wish["category"], wish["status"], wish["board_id"]) == (
         title, "repair", "pending", board["id"])
     assert wish["contact_phone"] == "13812345678" and wish["address"] == "3 栋 3 楼"

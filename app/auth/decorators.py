@@ -15,7 +15,9 @@ def login_required(func=None, *, refresh: bool = False):
     """Require a valid, unrevoked access token (or refresh token with refresh=True)."""
 
     def decorate(view):
-        guarded = jwt_required(refresh=refresh)(view)
+        # Headers only: the pages' cookies must never authorise an API call (the API has no
+        # CSRF check; a cross-site form could otherwise act with them).
+        guarded = jwt_required(refresh=refresh, locations=["headers"])(view)
         documented = Blueprint.doc(security=SECURITY)(guarded)
         return documented
 

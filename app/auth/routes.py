@@ -1,4 +1,4 @@
-"""Register, log in, refresh, log out."""
+"""Register, log in, refresh, log out, reset a forgotten password."""
 
 from flask import current_app
 from flask.views import MethodView
@@ -10,6 +10,7 @@ from app.auth.decorators import login_required
 from app.auth.schemas import (
     LoginResultSchema,
     LoginSchema,
+    PasswordResetSchema,
     RegisterSchema,
     TokenPairSchema,
     UserSchema,
@@ -71,3 +72,17 @@ class Logout(MethodView):
     def post(self):
         """Log out: revoke this login's tokens for every worker and instance"""
         service.logout(get_jwt())
+
+
+@blp.route("/reset")
+class ResetPassword(MethodView):
+    decorators = [limiter.limit(_login_limit)]
+
+    @blp.arguments(PasswordResetSchema)
+    @blp.response(204)
+    @blp.alt_response(400, description="invalid_reset_code: unknown phone, or a wrong, used, "
+                      "superseded, expired or locked code (never says which)")
+    @blp.alt_response(429, description="Too many attempts from this address")
+    def post(self, data):
+        """Set a new password with the one-time code an organiser issued; logs out everywhere"""
+        service.reset_password(data["phone"], data["code"], data["password"])

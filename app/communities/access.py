@@ -19,7 +19,7 @@ from app.communities.models import ROLE_LABELS, Community, Membership, Role
 from app.db import MAX_ID
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.extensions import db
-from app.i18n import current_language
+from app.i18n import N_, gettext
 
 T = TypeVar("T")
 
@@ -37,8 +37,7 @@ def require(community_id: int, *roles: Role) -> Membership | None:
             return None
         raise NotFound()
     if roles and Role(member.role) not in roles and not current_user.is_admin:
-        lang = current_language()
-        raise Forbidden("role_required", roles="/".join(ROLE_LABELS[r][lang] for r in roles))
+        raise Forbidden("role_required", roles="/".join(gettext(ROLE_LABELS[r]) for r in roles))
     return member
 
 
@@ -72,11 +71,9 @@ def require_member(community_id: int, user_id: int, field: str, *roles: Role) ->
     member = Membership.find(community_id, user_id)
     if member is None or (roles and Role(member.role) not in roles):
         wanted = roles or tuple(Role)
-        raise ValidationFailed(field, {
-            lang: ("必须是本社区的" if lang == "zh" else "Must be a ")
-            + (" 或 " if lang == "zh" else " or ").join(ROLE_LABELS[r][lang] for r in wanted)
-            + ("。" if lang == "zh" else " of this community.")
-            for lang in ("zh", "en")})
+        either = " " + gettext("或") + " "
+        raise ValidationFailed(field, N_("必须是本社区的{roles}。"),
+                               roles=either.join(gettext(ROLE_LABELS[r]) for r in wanted))
     return member
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.auth.models import User
 from app.db import TimestampMixin, utcnow
 from app.extensions import db
+from app.i18n import N_
 
 
 class Role(enum.StrEnum):
@@ -20,9 +21,9 @@ class Role(enum.StrEnum):
 
 
 ROLE_LABELS = {
-    Role.RESIDENT: {"zh": "居民", "en": "resident"},
-    Role.VOLUNTEER: {"zh": "志愿者", "en": "volunteer"},
-    Role.ORGANISER: {"zh": "社区工作人员", "en": "organiser"},
+    Role.RESIDENT: N_("居民"),
+    Role.VOLUNTEER: N_("志愿者"),
+    Role.ORGANISER: N_("社区工作人员"),
 }
 
 

@@ -4,7 +4,9 @@ from flask.views import MethodView
 from flask_jwt_extended import current_user
 from flask_smorest import Blueprint
 
+from app.auth import service as auth_service
 from app.auth.decorators import admin_required, login_required
+from app.auth.schemas import PasswordResetIssuedSchema
 from app.communities import access, service
 from app.communities.models import Role, Team
 from app.communities.schemas import (
@@ -127,6 +129,20 @@ class MemberDetail(MethodView):
         """Remove a member from the community (organiser)"""
         community = access.community(cid, Role.ORGANISER)
         service.remove_member(community, uid)
+
+
+@blp.route("/communities/<int:cid>/members/<int:uid>/password-reset")
+class MemberPasswordReset(MethodView):
+    @login_required
+    @blp.response(201, PasswordResetIssuedSchema)
+    @blp.alt_response(403, description="Not an organiser here, or reset_needs_admin: the member "
+                      "is community staff or a platform admin, whose password an admin resets")
+    def post(self, cid, uid):
+        """Issue a member a one-time password reset code, valid 30 min (organiser); audited"""
+        access.community(cid, Role.ORGANISER)
+        code, reset = auth_service.issue_password_reset(cid, uid, current_user)
+        return {"code": code, "expires_at": reset.expires_at, "user_id": reset.user_id}, \
+            {"Cache-Control": "no-store"}
 
 
 @blp.route("/communities/<int:cid>/teams")

@@ -11,7 +11,7 @@ from app.communities.models import Community, Membership, Role, Team, TeamMember
 from app.db import utcnow
 from app.errors import Conflict, NotFound, register_messages
 from app.extensions import db
-from app.ledger.service import setup_community as setup_points
+from app.i18n import N_
 
 # The fixed list of volunteer skills: stable codes for clients, Chinese labels for people.
 SKILLS: dict[str, str] = {
@@ -30,30 +30,12 @@ SKILLS: dict[str, str] = {
 }
 
 register_messages({
-    "community_code_taken": {
-        "zh": "社区编码已被使用，请换一个。",
-        "en": "That community code is taken; choose another.",
-    },
-    "user_not_registered": {
-        "zh": "该手机号尚未注册，请先请对方注册后再添加。",
-        "en": "No account uses that phone number; ask the person to register first.",
-    },
-    "already_member": {
-        "zh": "此人已是本社区成员，如需调整请修改其角色。",
-        "en": "This person is already a member; change their role instead.",
-    },
-    "last_organiser": {
-        "zh": "社区至少需要一名工作人员，请先任命另一名工作人员。",
-        "en": "A community needs at least one organiser; appoint another one first.",
-    },
-    "team_name_taken": {
-        "zh": "本社区已有同名队伍，请换一个名称。",
-        "en": "This community already has a team of that name.",
-    },
-    "already_in_team": {
-        "zh": "此人已在队伍中。",
-        "en": "This person is already in the team.",
-    },
+    "community_code_taken": N_("社区编码已被使用，请换一个。"),
+    "user_not_registered": N_("该手机号尚未注册，请先请对方注册后再添加。"),
+    "already_member": N_("此人已是本社区成员，如需调整请修改其角色。"),
+    "last_organiser": N_("社区至少需要一名工作人员，请先任命另一名工作人员。"),
+    "team_name_taken": N_("本社区已有同名队伍，请换一个名称。"),
+    "already_in_team": N_("此人已在队伍中。"),
 })
 
 
@@ -70,7 +52,6 @@ def create_community(name: str, code: str, street: str = "", district: str = "",
     except sa.exc.IntegrityError:
         db.session.rollback()
         raise Conflict("community_code_taken") from None
-    setup_points(community.id)
     if organiser_phone:
         add_member(community, Role.ORGANISER, phone=organiser_phone)
     return community

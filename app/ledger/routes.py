@@ -11,6 +11,7 @@ from app.communities.models import Role
 from app.db import paginate
 from app.errors import ValidationFailed
 from app.extensions import db
+from app.i18n import N_
 from app.ledger import leaderboard, service
 from app.ledger.schemas import (
     AdjustmentCreateSchema,
@@ -43,9 +44,8 @@ def _my_community(community_id: int | None) -> int:
     if community_id is None:
         ids = access.my_community_ids()
         if len(ids) != 1:
-            raise ValidationFailed("community_id", {
-                "zh": "您属于多个社区（或尚未加入社区），请用 community_id 指明。",
-                "en": "You belong to several communities (or none); give community_id."})
+            raise ValidationFailed("community_id",
+                                   N_("您属于多个社区（或尚未加入社区），请用 community_id 指明。"))
         return ids[0]
     access.require(community_id)
     return community_id

@@ -30,6 +30,7 @@ from app.communities.models import Membership
 from app.db import dialect_name, insert_unless_present, utcnow
 from app.errors import Conflict, NotFound, ValidationFailed, register_messages
 from app.extensions import db
+from app.i18n import N_
 from app.ledger.models import (
     EARNING_KINDS,
     Account,
@@ -53,11 +54,8 @@ DEFAULT_POLICY = {"factor_1": 0, "factor_2": 0, "factor_3": 60, "factor_4": 80,
                   "factor_5": 100, "daily_earn_cap": 200}
 
 register_messages({
-    "insufficient_points": {"zh": "积分不足。", "en": "Not enough points."},
-    "idempotency_conflict": {
-        "zh": "该幂等键已用于另一笔不同的操作，请换一个新的键。",
-        "en": "This idempotency key was already used for a different request; use a new key.",
-    },
+    "insufficient_points": N_("积分不足。"),
+    "idempotency_conflict": N_("该幂等键已用于另一笔不同的操作，请换一个新的键。"),
 })
 
 MAX_OFFSET = 10_000  # deeper ledger pages must use keyset paging (?after=)
@@ -376,9 +374,9 @@ def ledger_page(community_id: int, user_id: int, *, after: int | None, page: int
     account = find_user_account(community_id, user_id)
     if after is None and (page - 1) * per_page > MAX_OFFSET:
         # OFFSET reads and discards every row before the page: refuse what would be slow.
-        raise ValidationFailed("page", {
-            "zh": f"页码过深（超过 {MAX_OFFSET} 条），请改用 after=上一页的 next_after 翻页。",
-            "en": f"Page too deep (beyond {MAX_OFFSET} entries); page with after=<next_after>."})
+        raise ValidationFailed(
+            "page", N_("页码过深（超过 {max_offset} 条），请改用 after=上一页的 next_after 翻页。"),
+            max_offset=MAX_OFFSET)
     result = {"items": [], "page": page, "per_page": per_page, "total": 0, "next_after": None}
     if account is None:
         return result

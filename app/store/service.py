@@ -17,6 +17,7 @@ from app.communities import access
 from app.db import insert_unless_present, utcnow, write_transaction
 from app.errors import Conflict, NotFound, ValidationFailed, register_messages
 from app.extensions import db
+from app.i18n import N_
 from app.ledger import service as ledger
 from app.ledger.models import TransferKind
 from app.localtime import local_date, midnight_utc
@@ -38,27 +39,13 @@ MAX_WRONG_CODES = 5
 LOCK_MINUTES = 15
 
 register_messages({
-    "out_of_stock": {"zh": "库存不足，请选择其他奖品或稍后再来。",
-                     "en": "Not enough in stock; choose another reward or come back later."},
-    "limit_reached": {"zh": "本月兑换数量已达上限（每人每月 {limit} 件）。",
-                      "en": "Monthly limit reached ({limit} per person per month)."},
-    "reward_inactive": {"zh": "该奖品已下架。", "en": "This reward is not available."},
-    "wrong_pickup_code": {
-        "zh": "取货码不正确（还可尝试 {left} 次）。",
-        "en": "Wrong pickup code ({left} tries left).",
-    },
-    "pickup_locked": {
-        "zh": "取货码错误次数过多，请 {minutes} 分钟后再试。",
-        "en": "Too many wrong pickup codes; try again in {minutes} minutes.",
-    },
-    "redemption_not_pending": {
-        "zh": "该兑换当前状态为“{state_label}”，不能再{action_label}。",
-        "en": "This redemption is {state}; it can no longer be {action}.",
-    },
-    "member_code_mismatch": {
-        "zh": "会员码与该志愿者不符，请重新扫描会员卡。",
-        "en": "The member code does not belong to this volunteer; scan the card again.",
-    },
+    "out_of_stock": N_("库存不足，请选择其他奖品或稍后再来。"),
+    "limit_reached": N_("本月兑换数量已达上限（每人每月 {limit} 件）。"),
+    "reward_inactive": N_("该奖品已下架。"),
+    "wrong_pickup_code": N_("取货码不正确（还可尝试 {left} 次）。"),
+    "pickup_locked": N_("取货码错误次数过多，请 {minutes} 分钟后再试。"),
+    "redemption_not_pending": N_("该兑换当前状态为“{state_label}”，不能再{action_label}。"),
+    "member_code_mismatch": N_("会员码与该志愿者不符，请重新扫描会员卡。"),
 })
 
 
@@ -82,11 +69,9 @@ def update_reward(reward: Reward, changes: dict) -> Reward:
 
 def _check_stock_rule(reward: Reward) -> None:
     if reward.kind == "honour" and reward.stock is not None:
-        raise ValidationFailed("stock", {"zh": "荣誉类奖品没有库存，请不要填写。",
-                                         "en": "Honours have no stock; leave it out."})
+        raise ValidationFailed("stock", N_("荣誉类奖品没有库存，请不要填写。"))
     if reward.kind != "honour" and reward.stock is None:
-        raise ValidationFailed("stock", {"zh": "实物和服务类奖品需要填写库存。",
-                                         "en": "Goods and services need a stock."})
+        raise ValidationFailed("stock", N_("实物和服务类奖品需要填写库存。"))
 
 
 def rewards_query(community_id: int, *, only_active: bool) -> sa.Select:
@@ -228,8 +213,7 @@ def fulfil(redemption_id: int, pickup_code: str | None, actor_id: int) -> Redemp
     _require_pending(redemption, "fulfilled")
     if pickup_code is None and redemption.reward_kind != "honour":
         # A missing code is a malformed request, not a wrong guess: it must not count.
-        raise ValidationFailed("pickup_code", {"zh": "请填写取货码。",
-                                               "en": "Give the pickup code."})
+        raise ValidationFailed("pickup_code", N_("请填写取货码。"))
     now = utcnow()
     if redemption.locked_until is not None and redemption.locked_until > now:
         minutes = max(1, int((redemption.locked_until - now).total_seconds() // 60) + 1)

@@ -2,7 +2,7 @@
 
 import hashlib
 
-from flask import Response, render_template, request
+from flask import Response, request
 from flask.views import MethodView
 from flask_jwt_extended import current_user
 from flask_smorest import Blueprint
@@ -10,12 +10,13 @@ from flask_smorest import Blueprint
 from app import qr
 from app.auth.decorators import login_required
 from app.communities import access
-from app.communities.models import Community, Role
+from app.communities.models import Role
 from app.db import paginate
 from app.extensions import db
 from app.schemas import PageQuery, page_schema
 from app.wishes import service
 from app.wishes.models import CATEGORIES, Board, ClaimLapse, Wish
+from app.wishes.poster import render_poster
 from app.wishes.schemas import (
     ApproveSchema,
     AssignSchema,
@@ -128,15 +129,7 @@ def board_qr_svg(bid):
 @blp.response(200, description="A4 printable HTML page", content_type="text/html")
 def board_poster(bid):
     """A printable A4 poster in Chinese: names, the QR, how to post, the short URL (member)"""
-    return render_poster(access.load(Board, bid))
-
-
-def render_poster(board: Board) -> Response:
-    url = service.public_url(board)
-    community = db.session.get(Community, board.community_id)
-    html = render_template("poster.html", board=board, community=community, url=url,
-                           qr_svg=qr.svg_inline(url))
-    return Response(html, mimetype="text/html")
+    return Response(render_poster(access.load(Board, bid)), mimetype="text/html")
 
 
 @blp.route("/wish-categories", methods=["GET"])

@@ -20,6 +20,7 @@ from app.communities.models import Membership, Role, VolunteerProfile
 from app.db import paginate, utcnow, write_transaction
 from app.errors import Conflict, Forbidden, NotFound, register_messages
 from app.extensions import db
+from app.i18n import N_
 from app.ledger import service as ledger
 from app.ledger.models import TransferKind
 from app.wishes import transitions as lifecycle
@@ -35,22 +36,10 @@ from app.wishes.models import (
 )
 
 register_messages({
-    "board_closed": {
-        "zh": "该心愿墙已关闭，暂不接收新的心愿，请联系社区工作人员。",
-        "en": "This board is closed and takes no new wishes; please contact the community staff.",
-    },
-    "own_wish": {
-        "zh": "不能认领自己发布的心愿。",
-        "en": "You cannot claim your own wish.",
-    },
-    "claim_limit_reached": {
-        "zh": "您已有 {limit} 个进行中的心愿，请先完成后再认领新的。",
-        "en": "You already hold {limit} wishes in progress; fulfil one before claiming another.",
-    },
-    "already_extended": {
-        "zh": "完成期限只能延长一次。",
-        "en": "The fulfil deadline can be extended only once.",
-    },
+    "board_closed": N_("该心愿墙已关闭，暂不接收新的心愿，请联系社区工作人员。"),
+    "own_wish": N_("不能认领自己发布的心愿。"),
+    "claim_limit_reached": N_("您已有 {limit} 个进行中的心愿，请先完成后再认领新的。"),
+    "already_extended": N_("完成期限只能延长一次。"),
 })
 
 DEFAULT_SETTINGS = {"max_active_claims": 3, "fulfil_days": 3, "extension_days": 3,

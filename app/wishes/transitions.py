@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.errors import Conflict, Forbidden, register_messages
+from app.i18n import N_
 
 PENDING, OPEN, CLAIMED, FULFILLED, CLOSED, REJECTED, CANCELLED = (
     "pending", "open", "claimed", "fulfilled", "closed", "rejected", "cancelled")
@@ -54,14 +55,8 @@ TRANSITIONS: dict[tuple[str, str], Transition] = {
 ACTIONS = sorted({action for _state, action in TRANSITIONS})
 
 register_messages({
-    "invalid_transition": {
-        "zh": "该心愿当前状态为“{state_label}”，不能执行“{action}”。",
-        "en": "The wish is {state}; it cannot be {action}.",
-    },
-    "action_not_allowed": {
-        "zh": "您不能对该心愿执行“{action}”。",
-        "en": "You may not {action} this wish.",
-    },
+    "invalid_transition": N_("该心愿当前状态为“{state_label}”，不能执行“{action}”。"),
+    "action_not_allowed": N_("您不能对该心愿执行“{action}”。"),
 })
 
 
