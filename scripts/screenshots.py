@@ -29,9 +29,12 @@ ROOT = Path(__file__).resolve().parent.parent
 SHOTS = [
     ("resident-board", "resident", "/b/{board}"),
     ("resident-wishes", "resident", "/me/wishes"),
+    ("resident-wish", "resident", "/wishes/1"),
     ("volunteer-wishes", "volunteer", "/volunteer/wishes"),
     ("volunteer-points", "volunteer", "/me/points"),
     ("volunteer-store", "volunteer", "/store"),
+    ("volunteer-card", "volunteer", "/me/card"),
+    ("organiser-home", "organiser", "/"),
     ("organiser-review", "organiser", "/organiser/review"),
     ("organiser-counter", "organiser", "/organiser/counter"),
 ]

@@ -380,3 +380,16 @@ def pytest_runtest_makereport(item, call):
         report.outcome = "failed"
         report.longrepr = f"XINYUAN_REQUIRE_BROWSER=1 but this browser test was skipped: {reason}"
     return report
+
+
+@pytest.fixture
+def demo(app, live_server):
+    """The demo community (flask seed demo) behind two real gunicorn workers: (server, seeded)."""
+    from app.demo import seed_demo
+    from tests.live_pages import PASSWORD
+
+    with app.app_context():
+        seeded = seed_demo()
+        db.session.commit()
+    server = live_server(workers=2, DEMO_PASSWORD=PASSWORD)
+    return server, seeded
