@@ -78,6 +78,33 @@ def _find(key: str) -> IdempotencyRecord | None:
         IdempotencyRecord.user_id == current_user.id, IdempotencyRecord.key == key))
 
 
+def claim(key: str, fingerprint: str) -> tuple[IdempotencyRecord, bool]:
+    """Claim `key` for the current user, in the request's transaction.
+
+    Returns (record, True) when this request now holds the key and should do the work (then
+    fill in `status_code` and `body`), or (the earlier request's record, False). A concurrent
+    request with the same key waits on the unique index or the write lock, then gets False.
+    """
+    existing = _find(key)
+    if existing is not None and existing.created_at < utcnow() - LIFETIME:
+        db.session.delete(existing)
+        db.session.flush()
+        existing = None
+    if existing is not None:
+        return existing, False
+    record = IdempotencyRecord(user_id=current_user.id, key=key, request_hash=fingerprint,
+                               created_at=utcnow())
+    try:
+        with db.session.begin_nested():
+            db.session.add(record)
+            db.session.flush()
+    except sa.exc.IntegrityError:
+        # Another request with this key committed first.
+        db.session.rollback()
+        return _find(key), False
+    return record, True
+
+
 def idempotent(view):
     """Wrap a creating view (inside login_required) to honour the Idempotency-Key header."""
 
@@ -87,23 +114,9 @@ def idempotent(view):
         if key is None:
             return view(*args, **kwargs)
         fingerprint = _fingerprint()
-        existing = _find(key)
-        if existing is not None and existing.created_at < utcnow() - LIFETIME:
-            db.session.delete(existing)
-            db.session.flush()
-            existing = None
-        if existing is not None:
-            return _replay(existing, fingerprint)
-        record = IdempotencyRecord(user_id=current_user.id, key=key, request_hash=fingerprint,
-                                   created_at=utcnow())
-        try:
-            with db.session.begin_nested():
-                db.session.add(record)
-                db.session.flush()
-        except sa.exc.IntegrityError:
-            # Another request with this key committed first: answer what it answered.
-            db.session.rollback()
-            return _replay(_find(key), fingerprint)
+        record, mine = claim(key, fingerprint)
+        if not mine:
+            return _replay(record, fingerprint)
         response = view(*args, **kwargs)
         record.status_code = response.status_code
         record.body = response.get_data(as_text=True)

@@ -190,6 +190,21 @@ def test_staff_accounts_are_reset_by_a_platform_admin_only(app, client, world, f
     assert reset(client, co_organiser.phone, code).status_code == 204
 
 
+def test_a_member_of_another_community_is_reset_by_an_admin_only(app, client, world, factory,
+                                                               org):
+    # The other community's volunteer joins ours as a resident: a code from our organiser would
+    # open their account, and their points, over there too.
+    factory.member(world.community, world.other_volunteer, "resident")
+    body = assert_error(issue(client, org, world.community.id, world.other_volunteer.id), 403,
+                        "reset_other_communities")
+    assert "平台管理员" in body["message"]
+    assert codes(app, world.other_volunteer) == []
+    # An organiser of both communities may; so may a platform admin.
+    factory.member(world.other, world.organiser, "organiser")
+    code = issued_code(client, org, world.community.id, world.other_volunteer.id)
+    assert reset(client, world.other_volunteer.phone, code).status_code == 204
+
+
 # --- codes that do not work ---------------------------------------------------------------
 
 def test_one_answer_for_every_code_that_does_not_work(app, client, world, org):

@@ -36,6 +36,8 @@ register_messages({
     "invalid_reset_code": N_("手机号或重置码不正确，或重置码已失效（30 分钟内有效，只能用一次）。"
                              "请联系社区工作人员重新获取重置码。"),
     "reset_needs_admin": N_("该账号是社区工作人员或平台管理员，密码只能由平台管理员重置。"),
+    "reset_other_communities": N_("此人还是其他社区的成员，为保护其账号，请由平台管理员或此人所在各社区的"
+                                  "工作人员为其重置密码。"),
 })
 
 
@@ -246,6 +248,10 @@ def issue_password_reset(community_id: int, user_id: int,
     user = db.session.get(User, user_id)
     if not organiser.is_admin and (user.is_admin or _is_staff(user_id)):
         raise Forbidden("reset_needs_admin")
+    if not organiser.is_admin and _member_elsewhere(user_id, organiser.id):
+        # A reset opens the whole account, in every community: an organiser's power stays
+        # within their own communities (else: add someone by phone, reset, take their points).
+        raise Forbidden("reset_other_communities")
     now = utcnow()
     _supersede_codes(user_id, now)
     code = f"{secrets.randbelow(10 ** RESET_CODE_DIGITS):0{RESET_CODE_DIGITS}d}"
@@ -316,6 +322,14 @@ def _reset_code_hash(code: str) -> str:
     # Keyed with the server's secret: a copy of the database alone cannot try the 10^8 codes.
     key = current_app.config["SECRET_KEY"].encode()
     return hmac.new(key, f"password-reset:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def _member_elsewhere(user_id: int, organiser_id: int) -> bool:
+    """Whether the person belongs to a community the organiser does not organise."""
+    organised = sa.select(Membership.community_id).where(
+        Membership.user_id == organiser_id, Membership.role == Role.ORGANISER.value)
+    return bool(db.session.scalar(sa.select(sa.exists().where(
+        Membership.user_id == user_id, Membership.community_id.not_in(organised)))))
 
 
 def _is_staff(user_id: int) -> bool:

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from flask import request
 from flask_jwt_extended import current_user
 
-from app.db import utcnow
+from app import idempotency
 from app.errors import _localise_field_errors as localise_field_errors
 from app.extensions import db
 from app.idempotency import IdempotencyRecord
@@ -92,22 +92,10 @@ def used_form(token: str | None) -> str | None:
 
 def claim_form(token: str | None) -> str | None:
     """Claim the form token for this submit; a URL to redirect to if it was used already."""
-    if not token or len(token) > 64:
+    if not token or len(token) > 58:
         return None  # a form without a token still works (it just isn't protected)
-    found = _find(token)
-    if found is not None:
-        return found.body or "/"
-    record = IdempotencyRecord(user_id=current_user.id, key=_key(token), request_hash="form",
-                               created_at=utcnow())
-    try:
-        with db.session.begin_nested():
-            db.session.add(record)
-            db.session.flush()
-    except sa.exc.IntegrityError:
-        db.session.rollback()
-        found = _find(token)
-        return found.body if found is not None and found.body else "/"
-    return None
+    record, mine = idempotency.claim(_key(token), "form")
+    return None if mine else (record.body or "/")
 
 
 def complete_form(token: str | None, result_url: str) -> None:
@@ -119,7 +107,7 @@ def complete_form(token: str | None, result_url: str) -> None:
 
 
 def _key(token: str) -> str:
-    return f"form:{token}"[:64]
+    return f"form:{token}"  # tokens of up to 58 characters: the key fits its 64
 
 
 def _find(token: str) -> IdempotencyRecord | None:
