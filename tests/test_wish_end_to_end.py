@@ -5,8 +5,6 @@ start by hand in a browser: the board's public page, its login form, a wish in C
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import requests
 
@@ -109,41 +107,31 @@ def test_a_wish_from_start_to_finish_over_http(live_server, factory):
 
 
 @pytest.mark.browser
-def test_posting_a_wish_from_the_boards_public_page_in_a_browser(live_server, factory,
+def test_posting_a_wish_from_the_boards_public_page_in_a_browser(live_server, phone_page,
                                                                     kit_for_browser, tmp_path):
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
     board, resident = kit_for_browser
     server = live_server(workers=2)
     title = "想请志愿者帮忙修一下楼道的灯🙏"
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
-        try:
-            page = browser.new_page(viewport={"width": 390, "height": 844}, locale="zh-CN")
-            page.goto(f"{server.url}/b/{board['token']}")
-            assert board["name"] in page.title()
-            page.click("a.button--big")  # 发布心愿: signing in first, then back to the form
-            page.wait_for_selector("#f-phone", timeout=15_000)
-            page.fill("#f-phone", resident.phone)
-            page.fill("#f-password", PASSWORD)
-            page.click("button[type=submit].button--primary")
-            page.wait_for_selector("#wish-form", state="visible", timeout=15_000)
-            page.fill("#wish-form input[name=title]", title)
-            page.locator("#wish-form label.radios__label", has_text="维修").click()
-            page.fill("#wish-form textarea[name=description]", "三楼楼道的灯坏了一个星期，晚上很黑。")
-            page.fill("#wish-form input[name=contact_phone]", "13812345678")
-            page.fill("#wish-form input[name=address]", "3 栋 3 楼")
-            page.click("#wish-form button[type=submit]")
-            message = page.locator(".notice--success")
-            message.wait_for(timeout=15_000)
-            text = message.inner_text()
-            landed = page.url
-            page.screenshot(path=str(tmp_path / "board-wish-posted.png"), full_page=True)
-        finally:
-            browser.close()
+    page = phone_page(server.url, size=(390, 844))
+    page.goto(f"/b/{board['token']}")
+    assert board["name"] in page.title()
+    page.click("a.button--big")  # 发布心愿: signing in first, then back to the form
+    page.wait_for_selector("#f-phone", timeout=15_000)
+    page.fill("#f-phone", resident.phone)
+    page.fill("#f-password", PASSWORD)
+    page.click("button[type=submit].button--primary")
+    page.wait_for_selector("#wish-form", state="visible", timeout=15_000)
+    page.fill("#wish-form input[name=title]", title)
+    page.locator("#wish-form label.radios__label", has_text="维修").click()
+    page.fill("#wish-form textarea[name=description]", "三楼楼道的灯坏了一个星期，晚上很黑。")
+    page.fill("#wish-form input[name=contact_phone]", "13812345678")
+    page.fill("#wish-form input[name=address]", "3 栋 3 楼")
+    page.click("#wish-form button[type=submit]")
+    message = page.locator(".notice--success")
+    message.wait_for(timeout=15_000)
+    text = message.inner_text()
+    landed = page.url
+    page.screenshot(path=str(tmp_path / "board-wish-posted.png"), full_page=True)
     assert "心愿已提交" in text
     assert (tmp_path / "board-wish-posted.png").stat().st_size > 0
 
