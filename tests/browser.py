@@ -225,7 +225,8 @@ def lighthouse(url: str, *, headers: dict | None = None, timeout: float = 180) -
     """Run Lighthouse 12 (npm, mobile profile) in Debian's chromium on one page.
 
     Returns the scores as 0–100 integers under "performance", "accessibility" and
-    "best-practices", the page's total transfer in "bytes", and "failing": the audits that cost
+    "best-practices", the page's total transfer in "bytes", the URL it ended on in "final_url"
+    (after redirects), and "failing": the audits that cost
     accessibility or best-practices points (to say why a score is low). `headers` (e.g.
     `cookie_header(...)`) are sent with every request, for pages behind a login.
     """
@@ -258,6 +259,8 @@ def lighthouse(url: str, *, headers: dict | None = None, timeout: float = 180) -
                              f"{error.get('message')}")
     result = {name: _score(report["categories"][name]) for name in LIGHTHOUSE_CATEGORIES}
     result["bytes"] = int(report["audits"]["total-byte-weight"]["numericValue"])
+    # Where it ended up: a page behind a login whose cookies did not work scores /login instead.
+    result["final_url"] = report.get("finalDisplayedUrl") or report.get("finalUrl")
     result["failing"] = sorted({
         ref["id"] for name in ("accessibility", "best-practices")
         for ref in report["categories"][name]["auditRefs"]

@@ -44,6 +44,7 @@ from tests.browser import (
     cookie_header,
     format_violations,
     lighthouse,
+    screenshot,
 )
 from tests.conftest import ROOT, TEST_SECRET, LiveServer, _empty_postgres, _free_port, base_config
 from tests.live_pages import ORGANISER, PASSWORD, VOLUNTEER, sign_in
@@ -56,6 +57,7 @@ MAX_BYTES = 60 * 1024
 MIN_TAP = 44
 LIGHTHOUSE_MIN = 95
 LIGHTHOUSE_PARALLEL = 3
+SCREENSHOT_EACH = os.environ.get("XINYUAN_QUALITY_SCREENSHOTS") == "1"  # to look at them all
 
 QUALITY: dict[str, dict] = {}  # page id → figures, written to quality.json at module teardown
 LIGHTHOUSE_RESULTS: dict[str, dict] = {}  # template → scores, written to lighthouse.json
@@ -409,29 +411,37 @@ CASES = [pytest.param(spec, PHONE, id=f"{spec.name}@375") for spec in PAGES] + [
 
 
 # What the page itself measures: sideways scrolling, body type, tap targets, labels.
-MEASURE = """(minTap) => {
+MEASURE = r"""(minTap) => {
   const shown = (el) => {
     // checkVisibility: false inside a closed <details> (content-visibility: hidden) too.
     const r = el.getBoundingClientRect(), s = getComputedStyle(el);
-    return el.checkVisibility({visibilityProperty: true}) && r.width >= 2 && r.height >= 2 && s.visibility !== "hidden" && s.display !== "none"
+    return el.checkVisibility({visibilityProperty: true}) && r.width >= 2 && r.height >= 2
+      && s.visibility !== "hidden" && s.display !== "none"
       && r.right > 0 && r.bottom > 0 && r.left < document.documentElement.scrollWidth;
   };
   const describe = (el) => {
     const r = el.getBoundingClientRect();
     const text = (el.innerText || el.value || el.getAttribute("aria-label") || "").trim();
     return `${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}${el.className ?
-      "." + String(el.className).trim().split(/\\s+/).join(".") : ""} "${text.slice(0, 30)}" `
+      "." + String(el.className).trim().split(/\s+/).join(".") : ""} "${text.slice(0, 30)}" `
       + `${Math.round(r.width)}×${Math.round(r.height)}`;
   };
   const radio = (el) => el && el.tagName === "INPUT" && ["radio", "checkbox"].includes(el.type);
-  // A link inside a sentence: inline, with other words in the same block around it.
+  // A link inside a sentence: inline, with words (not just " · " between links) around it
+  // in the same block.
   const inText = (el) => {
     if (getComputedStyle(el).display !== "inline") return false;
     let block = el.parentElement;
     while (block && getComputedStyle(block).display.startsWith("inline")) block = block.parentElement;
-    return !!block && block.innerText.trim().length > el.innerText.trim().length + 1;
+    if (!block) return false;
+    const walker = document.createTreeWalker(block, NodeFilter.SHOW_TEXT);
+    let words = "";
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      if (!node.parentElement.closest("a, button")) words += node.nodeValue;
+    }
+    return words.replace(/[\s\p{P}\p{S}]/gu, "").length > 0;
   };
-  const small = [];
+  const small = [], inline = [];
   for (const el of document.querySelectorAll(
       "a[href], button, input:not([type=hidden]), select, textarea, summary, label")) {
     if (el.tagName === "LABEL" && !radio(el.control)) continue;  // a field's label is no target
@@ -439,13 +449,17 @@ MEASURE = """(minTap) => {
     if (!shown(el)) continue;
     const r = el.getBoundingClientRect();
     if (r.height >= minTap - 0.5) continue;
-    if ((el.tagName === "A" || el.classList.contains("link-button")) && inText(el)) continue;
+    if ((el.tagName === "A" || el.classList.contains("link-button")) && inText(el)) {
+      inline.push(describe(el));
+      continue;
+    }
     small.push(describe(el));
   }
   const unlabelled = [];
   for (const el of document.querySelectorAll(
       "input:not([type=hidden]):not([type=submit]):not([type=button]), select, textarea")) {
-    if (!shown(el) && !radio(el)) continue;
+    const folded = el.closest("details:not([open])") && !el.closest("summary");
+    if (folded || (!shown(el) && !radio(el))) continue;  // a radio may be drawn by its label
     const labels = [...(el.labels || [])].filter((l) => shown(l) && l.innerText.trim());
     if (!labels.length) unlabelled.push(describe(el));
   }
@@ -453,9 +467,9 @@ MEASURE = """(minTap) => {
   return {
     scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
     fontSize: getComputedStyle(document.body).fontSize,
-    small, unlabelled,
+    small, unlabelled, inline,
     resources: performance.getEntriesByType("resource")
-      .filter((e) => !images.has(e.initiatorType) && !/\\.(png|svg|jpe?g|gif|webp|ico)(\\?|$)/.test(e.name))
+      .filter((e) => !images.has(e.initiatorType) && !/\.(png|svg|jpe?g|gif|webp|ico)(\?|$)/.test(e.name))
       .map((e) => e.name),
   };
 }"""
@@ -512,10 +526,13 @@ def test_page_quality(site, phones, spec: Spec, size):
                                    if not (said in e and e.endswith(f"({response.url})"))]
     failures += watch.problems()
     watch.clear()
+    if SCREENSHOT_EACH:
+        screenshot(page, f"quality-{spec.name}@{size[0]}")
 
     QUALITY[f"{spec.name}@{size[0]}"] = {
         "url": urlsplit(page.url).path, "status": response.status, "axe": len(violations),
-        "bytes": weight, "html_bytes": html, "size": f"{size[0]}x{size[1]}"}
+        "bytes": weight, "html_bytes": html, "size": f"{size[0]}x{size[1]}",
+        "links_in_text": measured["inline"]}
     if failures:
         pytest.fail(f"{spec.name} ({url}) at {size[0]}×{size[1]}:\n"
                     + "\n".join(f"- {f}" for f in failures), pytrace=False)
@@ -553,24 +570,26 @@ def test_lighthouse(site, phones, role):
     jobs = [(spec, site["url"] + spec.url.format(**site)) for spec in specs]
     jobs = [(spec, url, cookie_header(page.context, url) or None) for spec, url in jobs]
 
-    def score(job) -> tuple[Spec, dict]:
-        spec, url, headers = job
-        return spec, lighthouse(url, headers=headers)
+    def score(job) -> dict:
+        _spec, url, headers = job
+        return lighthouse(url, headers=headers)
 
     with ThreadPoolExecutor(max_workers=LIGHTHOUSE_PARALLEL) as pool:
         results = list(pool.map(score, jobs))
     below = []
-    for spec, result in results:
+    for (spec, url, _headers), result in zip(jobs, results, strict=True):
         LIGHTHOUSE_RESULTS[spec.template] = {"page": spec.name, "url": spec.url, **result}
+        if result["final_url"] != url:  # e.g. sent to /login: not the page meant
+            below.append(f"- {spec.template}: asked for {url}, scored {result['final_url']}")
+            continue
         low = [f"{name} {result[name]}" for name in ("accessibility", "best-practices")
                if result[name] is None or result[name] < LIGHTHOUSE_MIN]
         if low:
             below.append(f"- {spec.template} ({spec.url}): {', '.join(low)}; "
                          f"failing audits: {', '.join(result['failing']) or '-'}")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / "lighthouse.json"
-    known = json.loads(path.read_text()) if path.exists() else {}
-    path.write_text(json.dumps({**known, **LIGHTHOUSE_RESULTS}, ensure_ascii=False, indent=1,
-                               sort_keys=True))
+    (SCREENSHOTS / "lighthouse.json").write_text(
+        json.dumps(LIGHTHOUSE_RESULTS, ensure_ascii=False, indent=1, sort_keys=True))
     if below:
-        pytest.fail(f"Lighthouse below {LIGHTHOUSE_MIN}:\n" + "\n".join(below), pytrace=False)
+        pytest.fail(f"Lighthouse: accessibility or best practices under {LIGHTHOUSE_MIN}, or not "
+                    "the page meant:\n" + "\n".join(below), pytrace=False)
