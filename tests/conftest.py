@@ -285,6 +285,44 @@ class LiveServer:
             self.process.wait()
 
 
+def start_gunicorn(database_url: str, folder: Path, workers: int = 4, **env) -> LiveServer:
+    """gunicorn with real worker processes on `database_url`, its log in `folder`; waits for
+    /readyz (the test's extra environment wins over the defaults)."""
+    import requests
+
+    port = _free_port()
+    log = folder / f"gunicorn-{port}.log"
+    environment = {
+        **os.environ,
+        "XINYUAN_ENV": "testing",
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": TEST_SECRET,
+        "JWT_SECRET_KEY": TEST_SECRET,
+        "RATELIMIT_STORAGE_URI": "memory://",
+        # QR codes, posters and links name the server the test really talks to.
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        **{k: str(v) for k, v in env.items()},
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
+         "--timeout", "120", "--graceful-timeout", "5", "wsgi:app"],
+        cwd=ROOT, env=environment, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )
+    server = LiveServer(f"http://127.0.0.1:{port}", process, log)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited early:\n{log.read_text()[-3000:]}")
+        try:
+            if requests.get(f"{server.url}/readyz", timeout=1).status_code == 200:
+                return server
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"gunicorn did not become ready:\n{log.read_text()[-3000:]}")
+
+
 @pytest.fixture
 def live_server(database_url, tmp_path, app):
     """Start gunicorn with real worker processes on this test's database.
@@ -294,39 +332,9 @@ def live_server(database_url, tmp_path, app):
     servers: list[LiveServer] = []
 
     def start(workers: int = 4, **env) -> LiveServer:
-        port = _free_port()
-        log = tmp_path / f"gunicorn-{port}.log"
-        environment = {
-            **os.environ,
-            "XINYUAN_ENV": "testing",
-            "DATABASE_URL": database_url,
-            "SECRET_KEY": TEST_SECRET,
-            "JWT_SECRET_KEY": TEST_SECRET,
-            "RATELIMIT_STORAGE_URI": "memory://",
-            # QR codes, posters and links name the server the test really talks to.
-            "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-            **{k: str(v) for k, v in env.items()},
-        }
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
-             "--timeout", "120", "--graceful-timeout", "5", "wsgi:app"],
-            cwd=ROOT, env=environment, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-        )
-        server = LiveServer(f"http://127.0.0.1:{port}", process, log)
+        server = start_gunicorn(database_url, tmp_path, workers, **env)
         servers.append(server)
-        import requests
-
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited early:\n{log.read_text()[-3000:]}")
-            try:
-                if requests.get(f"{server.url}/readyz", timeout=1).status_code == 200:
-                    return server
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"gunicorn did not become ready:\n{log.read_text()[-3000:]}")
+        return server
 
     yield start
     for server in servers:

@@ -48,3 +48,15 @@ def text_of(response) -> str:
     html = response.get_data(as_text=True)
     html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
     return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).strip()
+
+
+def page(client, url: str, status: int = 200):
+    """GET a page and check it answered `status` as HTML (the page's text on failure)."""
+    response = client.get(url)
+    assert response.status_code == status, (url, text_of(response)[:1500])
+    assert response.mimetype == "text/html"
+    return response
+
+
+def html(response) -> str:
+    return response.get_data(as_text=True)

@@ -23,9 +23,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -46,7 +43,7 @@ from tests.browser import (
     lighthouse,
     screenshot,
 )
-from tests.conftest import ROOT, TEST_SECRET, LiveServer, _empty_postgres, _free_port, base_config
+from tests.conftest import ROOT, _empty_postgres, base_config, start_gunicorn
 from tests.live_pages import ORGANISER, PASSWORD, VOLUNTEER, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
@@ -100,35 +97,6 @@ def _database(template: dict, folder) -> str:
     return f"sqlite:///{path}"
 
 
-def _start(database_url: str, folder, workers: int, **env) -> LiveServer:
-    """gunicorn on the module's database, as the `live_server` fixture starts it."""
-    port = _free_port()
-    log = folder / f"gunicorn-{port}.log"
-    environment = {
-        **os.environ, "XINYUAN_ENV": "testing", "DATABASE_URL": database_url,
-        "SECRET_KEY": TEST_SECRET, "JWT_SECRET_KEY": TEST_SECRET,
-        "RATELIMIT_STORAGE_URI": "memory://", "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-        **{k: str(v) for k, v in env.items()},
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
-         "--timeout", "120", "--graceful-timeout", "5", "wsgi:app"],
-        cwd=ROOT, env=environment, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    server = LiveServer(f"http://127.0.0.1:{port}", process, log)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited early:\n{log.read_text()[-3000:]}")
-        try:
-            if requests.get(f"{server.url}/readyz", timeout=1).status_code == 200:
-                return server
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"gunicorn did not become ready:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture(scope="module")
 def site(_template, tmp_path_factory):
     """The demo community behind two workers, with something on every page."""
@@ -146,7 +114,7 @@ def site(_template, tmp_path_factory):
         db.session.commit()
     # Long-lived access cookies: Lighthouse replays a context's cookies, which must not need
     # a refresh (that would rotate the refresh token under the browser's feet).
-    server = _start(database_url, folder, 2, DEMO_PASSWORD=PASSWORD, JWT_ACCESS_SECONDS=4 * 3600)
+    server = start_gunicorn(database_url, folder, 2, DEMO_PASSWORD=PASSWORD, JWT_ACCESS_SECONDS=4 * 3600)
     try:
         world = _fill(Api(server.url), seeded)
         with app.app_context():  # `flask wishes tick` would do this a day later

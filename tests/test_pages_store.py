@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import pytest
 import requests
 
-from tests.pages_helpers import CSRF_COOKIE, hidden, post_form, signed_in, text_of
+from tests.pages_helpers import CSRF_COOKIE, hidden, html, page, post_form, signed_in, text_of
 from tests.store_helpers import (
     API,
     assert_verified,
@@ -52,17 +52,6 @@ def vol(factory, world):
 @pytest.fixture
 def oil(api, org, world):
     return make_reward(api, org, world.community.id, name="金龙鱼食用油 5L", cost=10, stock=5)
-
-
-def page(client, url: str, status: int = 200):
-    response = client.get(url)
-    assert response.status_code == status, (url, text_of(response)[:1500])
-    assert response.mimetype == "text/html"
-    return response
-
-
-def html(response) -> str:
-    return response.get_data(as_text=True)
 
 
 def confirm_form(client, reward_id: int) -> str:

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from tests.pages_helpers import signed_in, text_of
+from tests.pages_helpers import html, page, signed_in, text_of
 from tests.store_helpers import give_points, make_reward, redeem
 from tests.wish_helpers import Kit
 
@@ -18,17 +18,6 @@ from tests.wish_helpers import Kit
 @pytest.fixture
 def kit(app, factory, world):
     return Kit(app, app.test_client(), factory, world)
-
-
-def page(client, url: str, status: int = 200):
-    response = client.get(url)
-    assert response.status_code == status, (url, text_of(response)[:1500])
-    assert response.mimetype == "text/html"
-    return response
-
-
-def html(response) -> str:
-    return response.get_data(as_text=True)
 
 
 def wish_links(response) -> list[int]:

@@ -356,6 +356,17 @@ def user_account_id_or_none(community_id: int, user_id: int) -> int | None:
 
 # --- reading ------------------------------------------------------------------------------
 
+def balance_after(community_id: int, user_id: int, key: str) -> int | None:
+    """The user's balance right after the transfer with this key (None: no such posting)."""
+    account = find_user_account(community_id, user_id)
+    if account is None:
+        return None
+    return db.session.scalar(
+        sa.select(Entry.balance_after).join(Transfer, Transfer.id == Entry.transfer_id)
+        .where(Transfer.community_id == community_id, Transfer.key == key,
+               Entry.account_id == account.id))
+
+
 def points_summary(community_id: int, user_id: int) -> dict:
     account = find_user_account(community_id, user_id)
     pending = sum(source(community_id, user_id) for source in PENDING_SOURCES)
@@ -368,9 +379,10 @@ def points_summary(community_id: int, user_id: int) -> dict:
 
 
 def ledger_page(community_id: int, user_id: int, *, after: int | None, page: int,
-                per_page: int) -> dict:
-    """A user's entries, newest first. With `after` (an entry id) paging is by key: its cost is
-    one index range scan of `per_page` rows, however long the history."""
+                per_page: int, oldest_first: bool = False) -> dict:
+    """A user's entries, newest first (oldest first for a passbook). With `after` (an entry id)
+    paging is by key: its cost is one index range scan of `per_page` rows, however long the
+    history."""
     account = find_user_account(community_id, user_id)
     if after is None and (page - 1) * per_page > MAX_OFFSET:
         # OFFSET reads and discards every row before the page: refuse what would be slow.
@@ -393,11 +405,12 @@ def ledger_page(community_id: int, user_id: int, *, after: int | None, page: int
                   Transfer.memo)
         .join(Transfer, Transfer.id == Entry.transfer_id)
         .where(owner)
-        .order_by(Entry.account_id.desc(), Entry.id.desc())
+        .order_by(*((Entry.account_id, Entry.id) if oldest_first
+                    else (Entry.account_id.desc(), Entry.id.desc())))
         .limit(per_page + 1)
     )
     if after is not None:
-        statement = statement.where(Entry.id < after)
+        statement = statement.where(Entry.id > after if oldest_first else Entry.id < after)
     else:
         statement = statement.offset((page - 1) * per_page)
     rows = db.session.execute(statement).mappings().all()

@@ -125,7 +125,7 @@ def redeem(reward_id: int, user_id: int, quantity: int, actor_id: int, *,
     ledger.transfer(
         reward.community_id, ledger.user_account(reward.community_id, user_id),
         ledger.store_account(reward.community_id), redemption.cost_total,
-        TransferKind.REDEMPTION, f"redemption:{redemption.id}:debit",
+        TransferKind.REDEMPTION, debit_key(redemption.id),
         memo=f"兑换：{reward.name} × {quantity}", actor_id=actor_id,
     )
     if at_counter:
@@ -181,6 +181,17 @@ def redeem_at_counter(reward: Reward, for_user_id: int, member_code: str, quanti
 
 
 # --- pickup, cancel, expiry ---------------------------------------------------------------
+
+def debit_key(redemption_id: int) -> str:
+    """The ledger key of a redemption's debit (its cause: one debit per redemption)."""
+    return f"redemption:{redemption_id}:debit"
+
+
+def balance_after(redemption: Redemption) -> int | None:
+    """The redeemer's balance right after this redemption was debited."""
+    return ledger.balance_after(redemption.community_id, redemption.user_id,
+                                debit_key(redemption.id))
+
 
 def lock(redemption_id: int) -> Redemption:
     redemption = db.session.scalar(

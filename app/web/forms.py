@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass, field
 
 import marshmallow as ma
@@ -30,7 +31,7 @@ from app.web.session import CSRF_FIELD
 
 FORM_TOKEN = "form_token"
 _NOT_DATA = {CSRF_FIELD, FORM_TOKEN, "next"}
-_DIGITS = re.compile(r"-?[0-9]{1,16}")
+_DIGITS = re.compile(r"-?[0-9]{1,15}", re.ASCII)
 
 
 @dataclass
@@ -73,8 +74,14 @@ def parse(schema: ma.Schema, *, keep: list[str] | None = None) -> tuple[dict | N
 def _number(schema: ma.Schema, name: str, value: str):
     """A browser sends every value as text: digits for an integer field (StrictInteger refuses
     "5") become the number; anything else stays text, for the schema to refuse in words."""
-    if isinstance(schema.fields.get(name), ma.fields.Integer) and _DIGITS.fullmatch(value.strip()):
-        return int(value.strip())
+    return number(value) if isinstance(schema.fields.get(name), ma.fields.Integer) else value
+
+
+def number(value):
+    """Typed digits (full-width ones too: ５) as an int; anything else unchanged."""
+    text = unicodedata.normalize("NFKC", value).strip() if isinstance(value, str) else value
+    if isinstance(text, str) and _DIGITS.fullmatch(text):
+        return int(text)
     return value
 
 

@@ -10,7 +10,6 @@ service function the API route calls.
 from __future__ import annotations
 
 import re
-import unicodedata
 
 import marshmallow as ma
 import sqlalchemy as sa
@@ -28,14 +27,13 @@ from app.errors import APIError, NotFound, message_for
 from app.extensions import db
 from app.i18n import N_, gettext
 from app.ledger import service as ledger
-from app.ledger.models import Entry, Transfer
 from app.store import service as store
 from app.store.models import AWAITING_PICKUP, FULFILLED, REWARD_KINDS, MemberCard, Redemption, Reward
 from app.store.schemas import PickupByCodeSchema, RedeemSchema
 from app.web import local_time
 from app.web.causes import describe
-from app.web.forms import Form, claim_form, complete_form, new_form_token, parse, typed
-from app.web.pages import page_blueprint, render, role_required, see_other
+from app.web.forms import Form, claim_form, complete_form, new_form_token, number, parse, typed
+from app.web.pages import page_arg, page_blueprint, render, role_required, see_other
 from app.wishes import service as wishes
 from app.wishes import transitions as lifecycle
 from app.wishes.models import CATEGORIES, Board, Wish
@@ -88,13 +86,6 @@ class NestedForm:
         return flat
 
 
-def _number(value):
-    text = unicodedata.normalize("NFKC", value).strip() if isinstance(value, str) else value
-    if isinstance(text, str) and re.fullmatch(r"-?[0-9]{1,15}", text, re.ASCII):
-        return int(text)
-    return value  # the schema says in words what is wrong with it
-
-
 def _say_instead(form: Form, field: str, message: str) -> None:
     """Replace the schema's generic "required" with what to do, when nothing was typed."""
     if form.errors.get(field) and not str(form.values.get(field, "")).strip():
@@ -109,11 +100,6 @@ def _refused(form: Form, error: APIError, field: str) -> None:
                 form.error(name, str(text))
     else:
         form.error(field, message_for(error.slug, **error.params))
-
-
-def _page() -> int:
-    value = request.args.get("page", "1")
-    return min(int(value), 100_000) if value.isascii() and value.isdigit() and int(value) > 0 else 1
 
 
 def _cid() -> int:
@@ -148,7 +134,7 @@ def review():
 
 def _review_queue(status: int = 200, *, forms: dict | None = None, notice: str | None = None):
     query = wishes.visible_query(current_user, {"community_id": _cid(), "status": lifecycle.PENDING})
-    page = paginate(db.session, query.order_by(None).order_by(Wish.id), _page(), REVIEW_PER_PAGE)
+    page = paginate(db.session, query.order_by(None).order_by(Wish.id), page_arg(), REVIEW_PER_PAGE)
     forms = forms or {}
     # One summary at the top, linking to the fields of the wish whose form had an error.
     summary = Form(errors={f"{wid}-{name}": texts for wid, form in forms.items()
@@ -178,14 +164,9 @@ def decide(wid: int):
     form.values["decision"] = decision
     if data is None:
         return _review_queue(422, forms={wid: form})
-    wish = wishes.lock(wid)
-    if wish.status != lifecycle.PENDING:
-        # The queue showed it pending: a colleague approved or rejected it meanwhile. (The
-        # transition table would let an open wish be rejected: not what this form meant.)
-        return _review_queue(409, notice=_handled_already(wish.status))
-    title = wish.title
     try:
-        wishes.act(wid, decision, current_user, **data)
+        # The queue showed it pending: refused if a colleague has decided on it meanwhile.
+        title = wishes.act(wid, decision, current_user, expected_status=lifecycle.PENDING, **data).title
     except APIError as error:
         if error.status_code != 409:
             raise
@@ -196,12 +177,7 @@ def decide(wid: int):
             "success")
     else:
         flash(gettext("“{title}”未通过，居民会看到您写的原因。").format(title=title), "success")
-    return see_other("organiser.review", page=_page() if _page() > 1 else None)
-
-
-def _handled_already(status: str) -> str:
-    return gettext("这个心愿已经由其他工作人员处理过了（现在是“{state}”），不用再审核。").format(
-        state=gettext(lifecycle.STATUS_LABELS[status]))
+    return see_other("organiser.review", page=page_arg() if page_arg() > 1 else None)
 
 
 # --- 2. the dispatch queue ------------------------------------------------------------------
@@ -210,7 +186,7 @@ def _handled_already(status: str) -> str:
 @role_required(ORGANISER)
 def dispatch():
     query = wishes.visible_query(current_user, {"community_id": _cid(), "escalated": True})
-    page = paginate(db.session, query.order_by(None).order_by(Wish.opened_at, Wish.id), _page(),
+    page = paginate(db.session, query.order_by(None).order_by(Wish.opened_at, Wish.id), page_arg(),
                     PER_PAGE)
     return render("organiser/dispatch.html", page=page,
                   wishes=[wishes.present(w, current_user) for w in page["items"]])
@@ -293,7 +269,7 @@ def _proxy_page(status: int = 200, *, form: Form | None = None, form_token: str)
     boards = db.session.scalars(wishes.boards_query(_cid())).all()
     waiting = wishes.visible_query(current_user, {"community_id": _cid(),
                                                   "status": lifecycle.FULFILLED})
-    waiting = paginate(db.session, waiting.where(Wish.owner_id.is_(None)), _page(), PER_PAGE)
+    waiting = paginate(db.session, waiting.where(Wish.owner_id.is_(None)), page_arg(), PER_PAGE)
     return render("organiser/proxy.html", status, form=form, form_token=form_token,
                   boards=[(b.id, b.name + ("" if b.enabled else gettext("（已停用）")))
                           for b in boards],
@@ -332,7 +308,7 @@ def post_for_resident():
 
 
 def _chosen_board(form: Form) -> Board | None:
-    value = _number(request.form.get("board_id", ""))
+    value = number(request.form.get("board_id", ""))
     form.values["board_id"] = request.form.get("board_id", "")
     board = db.session.get(Board, value) if isinstance(value, int) and 0 < value < 2**31 else None
     if board is None or board.community_id != _cid():
@@ -346,7 +322,7 @@ def _chosen_board(form: Form) -> Board | None:
 @bp.get("/boards")
 @role_required(ORGANISER)
 def boards():
-    page = paginate(db.session, wishes.boards_query(_cid()), _page(), PER_PAGE)
+    page = paginate(db.session, wishes.boards_query(_cid()), page_arg(), PER_PAGE)
     return render("organiser/boards.html", page=page,
                   urls={b.id: wishes.public_url(b) for b in page["items"]})
 
@@ -495,13 +471,13 @@ def _picked(form: Form, holder: User, code: str) -> list[tuple[Reward, int]]:
     picked = []
     for name, value in request.form.items():
         found = re.fullmatch(r"qty-([0-9]{1,10})", name)
-        if not found or not value.strip() or _number(value) == 0:
+        if not found or not value.strip() or number(value) == 0:
             continue
         reward = db.session.get(Reward, int(found.group(1)))
         if reward is None or reward.community_id != _cid():
             continue
         try:
-            data = RedeemSchema().load({"quantity": _number(value), "for_user_id": holder.id,
+            data = RedeemSchema().load({"quantity": number(value), "for_user_id": holder.id,
                                         "member_code": code})
         except ma.ValidationError:
             form.error(name, gettext("数量请填 0 到 10 之间的整数。"))
@@ -530,19 +506,8 @@ def receipt(ids: str):
     holder = made[0].user
     return render("organiser/receipt.html", redemptions=made, holder=holder,
                   total=sum(r.cost_total for r in made),
-                  balance_after=_balance_after(made[-1]),
+                  balance_after=store.balance_after(made[-1]),
                   organiser=db.session.get(User, made[0].created_by_id))
-
-
-def _balance_after(redemption: Redemption) -> int | None:
-    """The holder's balance right after this redemption was debited (its ledger entry)."""
-    account = ledger.find_user_account(redemption.community_id, redemption.user_id)
-    if account is None:
-        return None
-    return db.session.scalar(
-        sa.select(Entry.balance_after).join(Transfer, Transfer.id == Entry.transfer_id)
-        .where(Transfer.community_id == redemption.community_id,
-               Transfer.key == f"redemption:{redemption.id}:debit", Entry.account_id == account.id))
 
 
 # --- 7. members and password reset codes ----------------------------------------------------
@@ -557,7 +522,7 @@ def members():
     role = request.args.get("role", "")
     role = role if role in {r.value for r in Role} else ""
     query = communities.members_query(g.community, Role(role) if role else None)
-    page = paginate(db.session, query, _page(), PER_PAGE)
+    page = paginate(db.session, query, page_arg(), PER_PAGE)
     return render("organiser/members.html", page=page, role=role, filters=ROLE_FILTERS,
                   role_labels=ROLE_LABELS)
 
@@ -582,8 +547,9 @@ def passbook(user_id: int):
     account = ledger.find_user_account(_cid(), user_id)
     total = account.entry_count if account else 0
     pages = max(1, -(-total // PASSBOOK_PER_PAGE))
-    number = min(_page(), pages)
-    entries = _entries_oldest_first(account, number) if account else []
+    number = min(page_arg(), pages)
+    entries = ledger.ledger_page(_cid(), user_id, after=None, page=number,
+                                 per_page=PASSBOOK_PER_PAGE, oldest_first=True)["items"]
     carried = (entries[0]["balance_after"] - entries[0]["amount"]) if entries else 0
     return render("organiser/passbook.html", holder=holder,
                   member=Membership.find(_cid(), user_id), role_labels=ROLE_LABELS,
@@ -593,15 +559,3 @@ def passbook(user_id: int):
                   per_page=PASSBOOK_PER_PAGE, now=utcnow(),
                   page_in=sum(e["amount"] for e in entries if e["amount"] > 0),
                   page_out=-sum(e["amount"] for e in entries if e["amount"] < 0))
-
-
-def _entries_oldest_first(account, number: int) -> list[dict]:
-    """One passbook page of the account's entries, in the shape `ledger_page` gives them."""
-    rows = db.session.execute(
-        sa.select(Entry.id, Entry.transfer_id, Entry.amount, Entry.balance_after,
-                  Entry.created_at, Transfer.kind, Transfer.key.label("reference"), Transfer.memo)
-        .join(Transfer, Transfer.id == Entry.transfer_id)
-        .where(Entry.account_id == account.id)
-        .order_by(Entry.account_id, Entry.id)
-        .limit(PASSBOOK_PER_PAGE).offset((number - 1) * PASSBOOK_PER_PAGE)).mappings().all()
-    return [dict(row) for row in rows]

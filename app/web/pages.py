@@ -64,6 +64,12 @@ def _check_csrf():
     return None
 
 
+def page_arg(limit: int = 100_000) -> int:
+    """`?page=` of a paged list: a whole number from 1; anything else is the first page."""
+    value = request.args.get("page", "1")
+    return min(int(value), limit) if value.isascii() and value.isdigit() and int(value) > 0 else 1
+
+
 def render(template: str, status: int = 200, **context):
     return render_template(template, **context), status, {"Content-Type": "text/html; charset=utf-8"}
 

@@ -22,7 +22,7 @@ from app.i18n import N_, gettext
 from app.ledger import service as ledger
 from app.web import labels, session
 from app.web.forms import FORM_TOKEN, Form, claim_form, complete_form, new_form_token, parse
-from app.web.pages import NEXT_STEPS, TITLES, login_required, page_blueprint, render, see_other
+from app.web.pages import NEXT_STEPS, TITLES, login_required, page_arg, page_blueprint, render, see_other
 from app.wishes import service
 from app.wishes import transitions as lifecycle
 from app.wishes.models import CATEGORIES, Wish
@@ -60,10 +60,6 @@ NEXT_BY_SLUG = {
 }
 
 
-def page_number() -> int:
-    return min(max(request.args.get("page", 1, type=int), 1), 100_000)
-
-
 # --- 我的心愿 ----------------------------------------------------------------------------------
 
 @bp.get("/me/wishes")
@@ -71,7 +67,7 @@ def page_number() -> int:
 def my_wishes():
     """The signed-in person's own wishes, newest first, 20 a page."""
     listing = paginate(db.session, service.visible_query(current_user, {"mine": True}),
-                       page_number(), PER_PAGE)
+                       page_arg(), PER_PAGE)
     wishes = [{"id": w.id, "title": w.title, "status": w.status,
                "status_label": labels.status_label(w.status), "board_name": w.board.name,
                "category": gettext(CATEGORIES[w.category]["label"]), "date": w.created_at}

@@ -18,7 +18,7 @@ from app.extensions import db
 from app.i18n import gettext
 from app.web.forms import FORM_TOKEN, claim_form, complete_form, new_form_token, parse
 from app.web.labels import status_label
-from app.web.pages import login_required, page_blueprint, render, see_other
+from app.web.pages import login_required, page_arg, page_blueprint, render, see_other
 from app.wishes import service
 from app.wishes.models import CATEGORIES, Board, Wish
 from app.wishes.poster import render_poster
@@ -29,10 +29,6 @@ bp = page_blueprint("web", __name__)
 PER_PAGE = 20
 # What a resident types on the page; posting for someone else (on_behalf_of) is the organiser's page.
 WISH_FIELDS = ["title", "description", "category", "contact_phone", "address"]
-
-
-def page_number() -> int:
-    return min(max(request.args.get("page", 1, type=int), 1), 100_000)
 
 
 def _board(token: str) -> tuple[Board | None, Community | None, tuple | None]:
@@ -56,7 +52,7 @@ def board_page(token: str):
         return render("board/closed.html", board=board, community=community)
     listing = paginate(db.session, sa.select(Wish).where(
         Wish.board_id == board.id, Wish.status.in_(service.PUBLIC_STATES)).order_by(Wish.id.desc()),
-        page_number(), PER_PAGE)
+        page_arg(), PER_PAGE)
     summaries = [{"title": w.title, "category": gettext(CATEGORIES[w.category]["label"]),
                   "status": w.status, "status_label": status_label(w.status), "date": w.created_at}
                  for w in listing["items"]]

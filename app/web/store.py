@@ -22,7 +22,7 @@ from app.store import service
 from app.store.models import AWAITING_PICKUP, FULFILLED, REWARD_KINDS, Redemption, Reward
 from app.store.schemas import CancelSchema, RedeemSchema
 from app.web.forms import claim_form, complete_form, new_form_token, parse
-from app.web.pages import page_blueprint, render, role_required, see_other
+from app.web.pages import page_arg, page_blueprint, render, role_required, see_other
 
 bp = page_blueprint("shop", __name__)
 
@@ -59,8 +59,7 @@ def _private_png(text: str) -> Response:
 @role_required(*MEMBERS)
 def rewards():
     """Active rewards of the current community, what I can afford marked; my balance on top."""
-    page_number = request.args.get("page", "1")
-    page_number = int(page_number) if page_number.isdigit() and 0 < int(page_number) <= 10_000 else 1
+    page_number = page_arg()
     cid = g.community.id
     page = paginate(db.session, service.rewards_query(cid, only_active=True), page_number, PER_PAGE)
     balance = ledger.points_summary(cid, current_user.id)["balance"]
@@ -165,8 +164,7 @@ def redeem(reward_id: int):
 @role_required(*MEMBERS)
 def redemptions():
     """My redemptions in the current community, newest first, 20 a page."""
-    page_number = request.args.get("page", "1")
-    page_number = int(page_number) if page_number.isdigit() and 0 < int(page_number) <= 10_000 else 1
+    page_number = page_arg()
     statement = service.redemptions_query(
         {"mine": True, "community_id": g.community.id}, access.visible_community_ids(),
         current_user.id, access.organised_community_ids())

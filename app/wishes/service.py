@@ -38,6 +38,7 @@ from app.wishes.models import (
 register_messages({
     "board_closed": N_("该心愿墙已关闭，暂不接收新的心愿，请联系社区工作人员。"),
     "own_wish": N_("不能认领自己发布的心愿。"),
+    "already_handled": N_("这个心愿已经由其他工作人员处理过了（现在是“{state}”），不用再审核。"),
     "claim_limit_reached": N_("您已有 {limit} 个进行中的心愿，请先完成后再认领新的。"),
     "already_extended": N_("完成期限只能延长一次。"),
 })
@@ -184,9 +185,19 @@ def lock(wish_id: int) -> Wish:
     return wish
 
 
-def act(wish_id: int, action: str, actor: User, **payload) -> Wish:
-    """Take `action` on a wish as `actor`; see the transition table."""
+def act(wish_id: int, action: str, actor: User, *, expected_status: str | None = None,
+        **payload) -> Wish:
+    """Take `action` on a wish as `actor`; see the transition table.
+
+    `expected_status`: the state the actor saw when deciding (a review queue shows pending
+    wishes). If a colleague moved the wish on meanwhile, refuse (409 already_handled) even where
+    the table would allow the action from the new state — rejecting an open wish is allowed, but
+    is not what a reviewer who saw it pending meant.
+    """
     wish = lock(wish_id)
+    if expected_status is not None and wish.status != expected_status:
+        raise Conflict("already_handled", state=lifecycle.STATUS_LABELS[wish.status],
+                       errors={"status": [wish.status]})
     relation_set = relations(wish, actor)
     transition = lifecycle.check(wish.status, action, relation_set)
     proxy = lifecycle.by_proxy(transition, relation_set)
