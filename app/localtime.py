@@ -16,3 +16,12 @@ def local_date(moment: datetime) -> date:
 def midnight_utc(day: date) -> datetime:
     """00:00 Asia/Shanghai of `day`, as an aware UTC datetime."""
     return datetime.combine(day, time.min, SHANGHAI).astimezone(UTC)
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day `months` later; the month's last day where it has fewer (31 Jan + 1 → 28 Feb)."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    following = date(year + (month == 12), month % 12 + 1, 1)
+    last_day = (following - date.resolution).day
+    return date(year, month, min(day.day, last_day))

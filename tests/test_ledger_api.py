@@ -36,7 +36,7 @@ def audit_events(client, org, cid: int, **query) -> list[dict]:
 # --- rules --------------------------------------------------------------------------------
 
 def assert_valid_rules_body(body: dict) -> None:
-    assert set(body) == {"rules", "satisfaction_factors", "daily_earn_cap"}
+    assert set(body) == {"rules", "satisfaction_factors", "daily_earn_cap", "expiry_months"}
     pairs = [(r["category"], r["level"]) for r in body["rules"]]
     assert len(pairs) == 15 and set(pairs) == {(c, lv) for c in CATEGORIES for lv in range(1, 6)}
     assert all(type(r["points"]) is int and r["points"] >= 0 for r in body["rules"])
@@ -155,7 +155,9 @@ def _mutations():
         "cap missing": lambda body: body.pop("daily_earn_cap"),
         "rules missing": lambda body: body.pop("rules"),
         "factors missing": lambda body: body.pop("satisfaction_factors"),
-        "unknown top-level field": put("expiry_months", 12),
+        "unknown top-level field": put("bonus_points", 12),
+        "expiry 0 months": put("expiry_months", 0),
+        "expiry string": put("expiry_months", "12"),
     }
 
 

@@ -460,8 +460,10 @@ def test_wish_award_is_rule_points_times_factor_rounded_down(ctx, app, client, f
 def test_points_summary_counts_earned_redeemed_and_pending(ctx, app, monkeypatch):
     cid = ctx.community.id
     issuance, store, volunteer = accounts_of(cid, ctx.volunteer.id)
+    nothing = {"wish": 0, "report": 0, "activity": 0, "adjustment": 0}
     assert service.points_summary(cid, ctx.resident.id) == {
-        "community_id": cid, "balance": 0, "earned_total": 0, "redeemed_total": 0, "pending": 0}
+        "community_id": cid, "balance": 0, "earned_total": 0, "redeemed_total": 0, "pending": 0,
+        "by_source": nothing, "service_hours": 0, "expiring": None}
     award(cid, issuance, volunteer, 60, "wish:1:award")
     service.transfer(cid, volunteer, store, 25, TransferKind.REDEMPTION, "redemption:1")
     service.transfer(cid, volunteer, store, 5, TransferKind.REDEMPTION, "redemption:2")
@@ -473,5 +475,7 @@ def test_points_summary_counts_earned_redeemed_and_pending(ctx, app, monkeypatch
                         [lambda c, u: 24 if (c, u) == (cid, ctx.volunteer.id) else 0])
     summary = service.points_summary(cid, ctx.volunteer.id)
     assert summary == {"community_id": cid, "balance": 25, "earned_total": 50,
-                       "redeemed_total": 25, "pending": 24}
+                       "redeemed_total": 25, "pending": 24,
+                       "by_source": {**nothing, "wish": 60, "adjustment": -10},
+                       "service_hours": 0, "expiring": None}
     assert_verified(app)

@@ -166,6 +166,7 @@ CORRUPTIONS = {
 }
 
 
+@pytest.mark.corrupts_ledger
 @pytest.mark.parametrize("name", list(CORRUPTIONS))
 def test_verify_finds_corruption_and_exits_non_zero(app, world, activity, name):
     damage, expected = CORRUPTIONS[name]
@@ -185,6 +186,7 @@ def test_verify_finds_corruption_and_exits_non_zero(app, world, activity, name):
     assert run_verify(app, "--community", "guanyuan").exit_code != 0
 
 
+@pytest.mark.corrupts_ledger
 def test_unbalanced_entry_breaks_every_sum(app, world, activity):
     _unbalanced_entry(app, activity)
     with reading(app):
@@ -240,6 +242,7 @@ def test_check_constraints_back_the_service(app, world, activity):
         assert issuance.balance < 0
 
 
+@pytest.mark.corrupts_ledger
 def test_verify_reports_a_negative_user_balance(app, world, activity, database_kind):
     """The CHECK makes this impossible, so lift it inside one transaction (PostgreSQL's DDL is
     transactional; SQLite has a pragma), damage the row, verify, and roll it all back."""

@@ -6,7 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from app.communities.models import Role
-from app.communities.service import SKILLS
+from app.communities.service import SKILLS, service_hours
 from app.schemas import (
     ID_RANGE,
     LocalDateTime,
@@ -113,10 +113,15 @@ class VolunteerProfileSchema(StrictSchema):
     skills = fields.List(fields.String(), dump_only=True)
     skill_labels = fields.Method("_labels", dump_only=True)
     tags = fields.List(fields.String(), dump_only=True)
+    service_hours = fields.Method("_service_hours", dump_only=True, metadata={
+        "type": "number", "description": "志愿时长: hours of completed activities, every community"})
     updated_at = LocalDateTime(dump_only=True)
 
     def _labels(self, profile):
         return [SKILLS[s] for s in profile.skills if s in SKILLS]
+
+    def _service_hours(self, profile) -> float:
+        return service_hours(None, profile.user_id)
 
 
 class SkillSchema(StrictSchema):

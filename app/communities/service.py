@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sqlalchemy as sa
 
 from app.auth.models import User
@@ -158,6 +160,17 @@ def _leave_teams(community: Community, user_id: int) -> None:
 
 
 # --- volunteer profiles -------------------------------------------------------------------
+
+# Causes that record volunteer service hours (志愿时长: activities) register a function
+# (community_id, or None for every community, user_id) -> hours here; the ledger re-exports it
+# (`ledger.SERVICE_HOURS`) for `/me/points`, the profile shows the total of every community.
+SERVICE_HOURS: list[Callable[[int | None, int], float]] = []
+
+
+def service_hours(community_id: int | None, user_id: int) -> float:
+    """Total service hours of a volunteer, in one community or (None) in all of them."""
+    return float(sum(source(community_id, user_id) for source in SERVICE_HOURS))
+
 
 def describe_user(user: User) -> dict:
     """A user as `GET /me` shows them: with memberships and volunteer profile."""

@@ -1,4 +1,4 @@
-"""`flask ledger verify` and `flask leaderboard freeze`."""
+"""`flask ledger verify`, `flask leaderboard freeze` and `flask points expire`."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from app.communities.models import Community
 from app.db import write_transaction
 from app.extensions import db
 from app.ledger import leaderboard
+from app.ledger import service as ledger
 from app.ledger.verify import verify
 
 ledger_cli = AppGroup("ledger", help="Check the points ledger.")
 leaderboard_cli = AppGroup("leaderboard", help="Leaderboards and weekly champions.")
+points_cli = AppGroup("points", help="Points expiry (积分过期).")
 
 
 @ledger_cli.command("verify")
@@ -56,6 +58,27 @@ def freeze_command(week_of) -> None:
     click.echo(f"froze {total} community-weeks")
 
 
+@points_cli.command("expire")
+def expire_command() -> None:
+    """Post the expiry of every point past its date (daily from cron; safe to repeat).
+
+    One short write transaction per account, so it runs beside live traffic: a redemption
+    waits at most for one account's expiries, and one that comes first posts them itself.
+    """
+    total = accounts = 0
+    community_ids = db.session.scalars(sa.select(Community.id).order_by(Community.id)).all()
+    for community_id in community_ids:
+        with write_transaction(db.session):
+            user_ids = ledger.accounts_with_due_expiries(community_id)
+        for user_id in user_ids:
+            with write_transaction(db.session):
+                points = ledger.expire_due(community_id, user_id)
+            accounts += points > 0
+            total += points
+    click.echo(f"expired {total} points in {accounts} accounts")
+
+
 def register(app) -> None:
     app.cli.add_command(ledger_cli)
     app.cli.add_command(leaderboard_cli)
+    app.cli.add_command(points_cli)

@@ -51,7 +51,15 @@ def period_bounds(period: str, on: date) -> tuple[date | None, date | None]:
     return None, None
 
 
-def _volunteer_rows(community_id: int, start: date | None, end: date | None) -> list[dict]:
+def counted_kinds(source: str | None) -> list[str]:
+    """The transfer kinds a ranking counts: one source's (wish, report, …) or all of them."""
+    from app.ledger.service import SOURCES
+
+    return [SOURCES[source].value] if source else COUNTED_KINDS
+
+
+def _volunteer_rows(community_id: int, start: date | None, end: date | None,
+                    source: str | None = None) -> list[dict]:
     points = sa.func.sum(Entry.amount)
     wishes = sa.func.sum(sa.case(
         (sa.and_(Transfer.kind == TransferKind.EARN_WISH.value, Entry.amount > 0), 1), else_=0))
@@ -63,7 +71,7 @@ def _volunteer_rows(community_id: int, start: date | None, end: date | None) -> 
         .join(Account, Account.id == Entry.account_id)
         .join(Transfer, Transfer.id == Entry.transfer_id)
         .where(Entry.community_id == community_id, Account.kind == AccountKind.USER.value,
-               Transfer.kind.in_(COUNTED_KINDS))
+               Transfer.kind.in_(counted_kinds(source)))
         .group_by(Account.user_id)
         .having(points > 0)
     )
@@ -90,8 +98,8 @@ def _rank(rows: list[dict], id_key: str, limit: int) -> list[dict]:
 
 
 def live_ranking(community_id: int, start: date | None, end: date | None, by: str,
-                 limit: int) -> list[dict]:
-    rows = _volunteer_rows(community_id, start, end)
+                 limit: int, source: str | None = None) -> list[dict]:
+    rows = _volunteer_rows(community_id, start, end, source)
     if by == "team":
         return _rank(_team_rows(community_id, rows), "team_id", limit)
     names = dict(db.session.execute(
@@ -126,18 +134,20 @@ def _team_rows(community_id: int, volunteer_rows: list[dict]) -> list[dict]:
 
 
 def leaderboard(community_id: int, period: str, by: str, limit: int,
-                on: date | None = None) -> dict:
+                on: date | None = None, source: str | None = None) -> dict:
+    """The ranking of a period; a closed week's is the frozen one (of all sources)."""
     today = local_today()
     on = on or today
     start, end = period_bounds(period, on)
     frozen = None
-    if period == "week" and end <= today:
+    if period == "week" and end <= today and source is None:
         frozen = db.session.get(LeaderboardSnapshot, (community_id, start, by))
     items = (frozen.ranking[:limit] if frozen
-             else _jsonable(live_ranking(community_id, start, end, by, limit)))
+             else _jsonable(live_ranking(community_id, start, end, by, limit, source)))
     return {
         "period": period,
         "by": by,
+        "source": source,
         "start": start.isoformat() if start else None,
         "end": end.isoformat() if end else None,
         "frozen": frozen is not None,

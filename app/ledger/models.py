@@ -16,6 +16,7 @@ class AccountKind(enum.StrEnum):
     USER = "user"
     ISSUANCE = "issuance"  # points come from here when earned; its balance is minus all issued
     STORE = "store"  # points go here when redeemed
+    EXPIRY = "expiry"  # points go here when they expire (积分过期)
 
 
 class TransferKind(enum.StrEnum):
@@ -32,6 +33,9 @@ class TransferKind(enum.StrEnum):
 # Kinds that count as points *earned* (leaderboards, earned_total) and fall under the daily cap.
 EARNING_KINDS = frozenset({TransferKind.EARN_WISH, TransferKind.EARN_REPORT,
                            TransferKind.EARN_ACTIVITY})
+# The Account column that counts each kind's points, by source.
+SOURCE_COLUMN = {"earn_wish": "earned_wish", "earn_report": "earned_report",
+                 "earn_activity": "earned_activity", "adjustment": "adjusted"}
 CATEGORY_KIND = {"wish": TransferKind.EARN_WISH, "report": TransferKind.EARN_REPORT,
                  "activity": TransferKind.EARN_ACTIVITY}
 
@@ -39,16 +43,16 @@ CATEGORY_KIND = {"wish": TransferKind.EARN_WISH, "report": TransferKind.EARN_REP
 class Account(db.Model):
     """One points account: a user's in one community, or a community's issuance or store.
 
-    `balance`, `earned_total`, `redeemed_total` and `entry_count` are kept by transfer() in the
-    same transaction as the entries, so reading them is one row whatever the history length;
-    `flask ledger verify` proves they equal the entries.
+    `balance`, `earned_total` (and its parts by source), `redeemed_total` and `entry_count` are
+    kept by transfer() in the same transaction as the entries, so reading them is one row
+    whatever the history length; `flask ledger verify` proves they equal the entries.
     """
 
     __tablename__ = "points_accounts"
     __table_args__ = (
         sa.UniqueConstraint("community_id", "key", name="uq_points_accounts_community_key"),
         sa.CheckConstraint("kind <> 'user' OR balance >= 0", name="user_balance_not_negative"),
-        sa.CheckConstraint("kind IN ('user', 'issuance', 'store')", name="kind"),
+        sa.CheckConstraint("kind IN ('user', 'issuance', 'store', 'expiry')", name="kind"),
         sa.CheckConstraint("(kind = 'user') = (user_id IS NOT NULL)", name="user_iff_user_kind"),
     )
 
@@ -56,7 +60,7 @@ class Account(db.Model):
     community_id: Mapped[int] = mapped_column(
         sa.ForeignKey("communities.id", ondelete="RESTRICT"), index=True
     )
-    key: Mapped[str] = mapped_column(sa.String(32))  # "user:<id>", "issuance" or "store"
+    key: Mapped[str] = mapped_column(sa.String(32))  # "user:<id>", "issuance", "store", "expiry"
     kind: Mapped[str] = mapped_column(sa.String(16))
     user_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("users.id", ondelete="RESTRICT"), index=True
@@ -64,6 +68,11 @@ class Account(db.Model):
     balance: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     earned_total: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     redeemed_total: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    # earned_total by source (adjustments signed), so `by_source` is a read of this row too.
+    earned_wish: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    earned_report: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    earned_activity: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    adjusted: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
     entry_count: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -139,7 +148,8 @@ class PointsRule(db.Model):
 
 
 class PointsPolicy(db.Model):
-    """Per-community settings of the scheme: satisfaction factors and the daily earning cap."""
+    """Per-community settings of the scheme: satisfaction factors, the daily earning cap and
+    points expiry."""
 
     __tablename__ = "points_policies"
 
@@ -153,10 +163,59 @@ class PointsPolicy(db.Model):
     factor_4: Mapped[int] = mapped_column(default=80)
     factor_5: Mapped[int] = mapped_column(default=100)
     daily_earn_cap: Mapped[int | None] = mapped_column(default=200)
+    # Points expire this many months after they were earned; None: they never expire.
+    expiry_months: Mapped[int | None] = mapped_column(default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     def factors(self) -> dict[int, int]:
         return {n: getattr(self, f"factor_{n}") for n in range(1, 6)}
+
+
+class PointsLot(db.Model):
+    """Points that came into a user's account together, spent first in, first out.
+
+    Every credit to a user's account opens a lot (a refund instead gives back the lots its
+    redemption took, with their original dates); every debit takes from the oldest lots first,
+    each take written as a `LotUse`. So the lots' `remaining` of an account sum to its balance
+    (`flask ledger verify` proves it) and, when the community turns expiry on, what expires
+    is known without a back-fill. Only ledger/service.py changes lots, under the account lock.
+    """
+
+    __tablename__ = "points_lots"
+    __table_args__ = (
+        sa.CheckConstraint("remaining >= 0 AND remaining <= amount", name="remaining_in_amount"),
+        sa.CheckConstraint("expired >= 0", name="expired_not_negative"),
+        # Only lots still holding points: spending and expiry walk these, oldest first, and
+        # the spent ones (most of a long history) are not in the index at all.
+        sa.Index("ix_points_lots_open", "account_id", "earned_on", "id",
+                 postgresql_where=sa.text("remaining > 0"), sqlite_where=sa.text("remaining > 0")),
+        sa.Index("ix_points_lots_account_id", "account_id"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                                    primary_key=True)
+    community_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("communities.id", ondelete="RESTRICT"), index=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("points_accounts.id"))
+    transfer_id: Mapped[int] = mapped_column(sa.ForeignKey("ledger_transfers.id"), index=True)
+    earned_at: Mapped[datetime] = mapped_column()
+    earned_on: Mapped[date] = mapped_column(sa.Date)  # the Asia/Shanghai day: expiry counts from it
+    amount: Mapped[int] = mapped_column(sa.BigInteger)
+    remaining: Mapped[int] = mapped_column(sa.BigInteger)
+    expired: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # of it, points expired so far
+
+
+class LotUse(db.Model):
+    """How many points of which lot one transfer took (positive) or gave back (negative)."""
+
+    __tablename__ = "points_lot_uses"
+    __table_args__ = (sa.CheckConstraint("amount <> 0", name="amount_not_zero"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                                    primary_key=True)
+    lot_id: Mapped[int] = mapped_column(sa.ForeignKey("points_lots.id"), index=True)
+    transfer_id: Mapped[int] = mapped_column(sa.ForeignKey("ledger_transfers.id"), index=True)
+    amount: Mapped[int] = mapped_column(sa.BigInteger)
 
 
 class LeaderboardSnapshot(db.Model):

@@ -56,7 +56,7 @@ class PointsRules(MethodView):
     @login_required
     @blp.response(200, PointsRulesSchema)
     def get(self, cid):
-        """The community's points table, satisfaction factors and daily cap (any member)"""
+        """The community's points table, satisfaction factors, daily cap and expiry (any member)"""
         access.community(cid)
         return service.rules_document(cid)
 
@@ -64,11 +64,15 @@ class PointsRules(MethodView):
     @blp.arguments(PointsRulesSchema)
     @blp.response(200, PointsRulesSchema)
     def put(self, data, cid):
-        """Replace the points table, satisfaction factors and daily cap (organiser)"""
+        """Replace the points table, satisfaction factors, daily cap and expiry (organiser)
+
+        Without `expiry_months` the expiry setting stays as it is.
+        """
         access.community(cid, Role.ORGANISER)
         factors = {int(k.split("_")[1]): v for k, v in data["satisfaction_factors"].items()}
         service.replace_rules(cid, data["rules"], factors, data["daily_earn_cap"],
-                              current_user.id)
+                              current_user.id,
+                              expiry_months=data.get("expiry_months", service.KEEP))
         return service.rules_document(cid)
 
 
@@ -78,7 +82,7 @@ class MyPoints(MethodView):
     @blp.arguments(CommunityQuerySchema, location="query")
     @blp.response(200, PointsSummarySchema)
     def get(self, query):
-        """My balance, points earned and redeemed, and points pending confirmation"""
+        """My balance, points earned and redeemed, pending, by source, service hours, expiring"""
         cid = _my_community(query.get("community_id"))
         return service.points_summary(cid, current_user.id)
 
@@ -154,4 +158,4 @@ class Leaderboard(MethodView):
         """Points earned this week, month or all time, by volunteer or team (any member)"""
         access.community(cid)
         return leaderboard.leaderboard(cid, query["period"], query["by"], query["limit"],
-                                       on=query.get("on"))
+                                       on=query.get("on"), source=query.get("source"))

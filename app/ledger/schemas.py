@@ -3,7 +3,7 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from app.ledger.service import CATEGORIES, LEVELS
+from app.ledger.service import CATEGORIES, LEVELS, SOURCES
 from app.schemas import ID_RANGE, LocalDateTime, PageQuery, StrictInteger, StrictSchema, Text
 
 MAX_ENTRY_ID = 2**63 - 1  # ledger entry ids are 64-bit
@@ -35,6 +35,12 @@ class PointsRulesSchema(StrictSchema):
         required=True, allow_none=True, validate=validate.Range(min=1, max=MAX_POINTS),
         metadata={"description": "points a volunteer can earn per day here; null: no cap"},
     )
+    expiry_months = StrictInteger(
+        allow_none=True, validate=validate.Range(min=1, max=120),
+        metadata={"description": "points expire this many months after they were earned, at "
+                                 "00:00 Asia/Shanghai, oldest spent first; null: never "
+                                 "(the default). Left out of a PUT: unchanged."},
+    )
 
     @ma.validates_schema
     def complete_table(self, data, **_kwargs):
@@ -46,6 +52,11 @@ class PointsRulesSchema(StrictSchema):
                 "rules")
 
 
+class ExpiringSchema(StrictSchema):
+    points = fields.Integer(dump_only=True)
+    on = fields.Date(dump_only=True)
+
+
 class PointsSummarySchema(StrictSchema):
     community_id = fields.Integer(dump_only=True)
     balance = fields.Integer(dump_only=True)
@@ -53,6 +64,16 @@ class PointsSummarySchema(StrictSchema):
     redeemed_total = fields.Integer(dump_only=True)
     pending = fields.Integer(dump_only=True,
                              metadata={"description": "points of wishes awaiting confirmation"})
+    by_source = fields.Dict(
+        keys=fields.String(), values=fields.Integer(), dump_only=True,
+        metadata={"description": "points earned from each source: wish, report, activity, "
+                                 "adjustment (signed)"})
+    service_hours = fields.Float(dump_only=True,
+                                 metadata={"description": "志愿时长: hours of completed activities"})
+    expiring = fields.Nested(
+        ExpiringSchema, allow_none=True, dump_only=True,
+        metadata={"description": "the next points to expire and the day (00:00 Asia/Shanghai); "
+                                 "null when expiry is off or nothing is left to expire"})
 
 
 class CommunityQuerySchema(StrictSchema):
@@ -124,6 +145,9 @@ class LeaderboardQuerySchema(StrictSchema):
     period = fields.String(load_default="week", validate=validate.OneOf(["week", "month", "all"]))
     by = fields.String(load_default="volunteer", validate=validate.OneOf(["volunteer", "team"]))
     limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
+    source = fields.String(validate=validate.OneOf(list(SOURCES)), metadata={
+        "description": "count only points from this source (default: all); a closed week's "
+                       "frozen ranking is of all sources"})
     on = fields.Date(metadata={"description": "a day in the period wanted (default today, "
                                               "Asia/Shanghai); past weeks answer frozen rankings"})
 
@@ -141,6 +165,7 @@ class RankSchema(StrictSchema):
 class LeaderboardSchema(StrictSchema):
     period = fields.String()
     by = fields.String()
+    source = fields.String(allow_none=True, metadata={"description": "null: all sources"})
     start = fields.String(allow_none=True)
     end = fields.String(allow_none=True)
     frozen = fields.Boolean()

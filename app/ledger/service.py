@@ -19,7 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm.util import identity_key
@@ -27,21 +27,25 @@ from sqlalchemy.orm.util import identity_key
 from app import audit
 from app.communities import access
 from app.communities.models import Membership
+from app.communities.service import SERVICE_HOURS, service_hours  # noqa: F401  (re-exported)
 from app.db import dialect_name, insert_unless_present, utcnow
 from app.errors import Conflict, NotFound, ValidationFailed, register_messages
 from app.extensions import db
 from app.i18n import N_
 from app.ledger.models import (
     EARNING_KINDS,
+    SOURCE_COLUMN,
     Account,
     AccountKind,
     Entry,
+    LotUse,
+    PointsLot,
     PointsPolicy,
     PointsRule,
     Transfer,
     TransferKind,
 )
-from app.localtime import local_date, midnight_utc
+from app.localtime import add_months, local_date, midnight_utc
 
 CATEGORIES = ("wish", "report", "activity")
 LEVELS = (1, 2, 3, 4, 5)
@@ -51,7 +55,10 @@ DEFAULT_RULES = {
     "activity": (10, 20, 30, 40, 50),
 }
 DEFAULT_POLICY = {"factor_1": 0, "factor_2": 0, "factor_3": 60, "factor_4": 80,
-                  "factor_5": 100, "daily_earn_cap": 200}
+                  "factor_5": 100, "daily_earn_cap": 200, "expiry_months": None}
+# What `by_source` and the leaderboard's `source=` count: the transfer kinds of each source.
+SOURCES = {"wish": TransferKind.EARN_WISH, "report": TransferKind.EARN_REPORT,
+           "activity": TransferKind.EARN_ACTIVITY, "adjustment": TransferKind.ADJUSTMENT}
 
 register_messages({
     "insufficient_points": N_("积分不足。"),
@@ -63,8 +70,6 @@ MAX_OFFSET = 10_000  # deeper ledger pages must use keyset paging (?after=)
 # Causes that hold points back until something happens (e.g. wishes awaiting confirmation)
 # register a function (community_id, user_id) -> points here; the ledger imports no cause.
 PENDING_SOURCES: list[Callable[[int, int], int]] = []
-
-
 @dataclass(frozen=True)
 class Posting:
     transfer: Transfer
@@ -89,6 +94,7 @@ def ensure_account(community_id: int, kind: AccountKind, user_id: int | None = N
     db.session.execute(insert_unless_present(db.session, Account, {
         "community_id": community_id, "key": key, "kind": kind.value, "user_id": user_id,
         "balance": 0, "earned_total": 0, "redeemed_total": 0, "entry_count": 0,
+        **dict.fromkeys(SOURCE_COLUMN.values(), 0),
         "created_at": utcnow()}, ["community_id", "key"]))
     return db.session.scalar(
         sa.select(Account.id).where(Account.community_id == community_id, Account.key == key)
@@ -107,6 +113,10 @@ def store_account(community_id: int) -> int:
     return ensure_account(community_id, AccountKind.STORE)
 
 
+def expiry_account(community_id: int) -> int:
+    return ensure_account(community_id, AccountKind.EXPIRY)
+
+
 def find_user_account(community_id: int, user_id: int) -> Account | None:
     """Read-only lookup by key: one row, whatever the history length."""
     return db.session.scalar(
@@ -119,8 +129,12 @@ def find_user_account(community_id: int, user_id: int) -> Account | None:
 
 def transfer(community_id: int, source_id: int, destination_id: int, amount: int,
              kind: TransferKind | str, key: str, *, memo: str = "",
-             actor_id: int | None = None) -> Posting:
-    """Move `amount` points from source to destination for the cause `key`; see module doc."""
+             actor_id: int | None = None, reverses: str | None = None) -> Posting:
+    """Move `amount` points from source to destination for the cause `key`; see module doc.
+
+    `reverses` names the key of the transfer this one undoes (a redemption's refund): the
+    points go back into the lots that transfer took them from, with their original dates.
+    """
     kind = TransferKind(kind)
     if type(amount) is not int or amount <= 0:
         raise ValueError(f"a transfer moves a positive whole number of points, not {amount!r}")
@@ -128,10 +142,16 @@ def transfer(community_id: int, source_id: int, destination_id: int, amount: int
         raise ValueError("a transfer needs two different accounts")
 
     with db.session.begin_nested():
-        _lock_accounts(community_id, source_id, destination_id)
+        expiry = _expiry_before_debit(community_id, source_id, kind)
+        kinds = _lock_accounts(community_id, source_id, destination_id,
+                               *([expiry[0]] if expiry else []))
         existing = _find_transfer(community_id, key)
         if existing is not None:
             return Posting(_replay(existing, source_id, destination_id, amount, kind), False)
+        if expiry:
+            # An expired point is never spent: the account's due expiries post first, in this
+            # transaction, under the same lock as the debit.
+            _post_due_expiries(community_id, source_id, expiry[0], expiry[1])
 
         posted = amount
         if kind in EARNING_KINDS:
@@ -161,20 +181,26 @@ def transfer(community_id: int, source_id: int, destination_id: int, amount: int
                       account_id=destination_id, amount=posted,
                       balance_after=destination_after, created_at=record.created_at),
             ])
+            if kinds[source_id] == AccountKind.USER.value:
+                _take_from_lots(source_id, posted, record, kind)
+            if kinds[destination_id] == AccountKind.USER.value:
+                _put_into_lots(community_id, destination_id, posted, record, reverses)
             db.session.flush()
     _expire_accounts(source_id, destination_id)
     return Posting(record, True)
 
 
-def _lock_accounts(community_id: int, *account_ids: int) -> None:
+def _lock_accounts(community_id: int, *account_ids: int) -> dict[int, str]:
+    """Lock the accounts in id order (no deadlock between transfers); return their kinds."""
     rows = db.session.execute(
-        sa.select(Account.id, Account.community_id)
+        sa.select(Account.id, Account.community_id, Account.kind)
         .where(Account.id.in_(account_ids))
         .order_by(Account.id)
         .with_for_update()
     ).all()
     if len(rows) != len(set(account_ids)) or any(r.community_id != community_id for r in rows):
         raise ValueError("both accounts must exist and belong to the transfer's community")
+    return {r.id: r.kind for r in rows}
 
 
 def _find_transfer(community_id: int, key: str) -> Transfer | None:
@@ -201,6 +227,8 @@ def _move(account_id: int, delta: int, kind: TransferKind) -> int:
     values: dict = {"balance": Account.balance + delta, "entry_count": Account.entry_count + 1}
     if kind in EARNING_KINDS or kind == TransferKind.ADJUSTMENT:
         values["earned_total"] = Account.earned_total + delta
+        column = SOURCE_COLUMN[kind.value]
+        values[column] = getattr(Account, column) + delta
     elif kind in (TransferKind.REDEMPTION, TransferKind.REFUND):
         values["redeemed_total"] = Account.redeemed_total - delta
     statement = sa.update(Account).where(Account.id == account_id)
@@ -222,6 +250,159 @@ def _expire_accounts(*account_ids: int) -> None:
         loaded = db.session.identity_map.get(identity_key(Account, account_id))
         if loaded is not None:
             db.session.expire(loaded)
+
+
+# --- lots: first in, first out, and expiry ------------------------------------------------
+
+def _take_from_lots(account_id: int, points: int, record: Transfer, kind: TransferKind) -> None:
+    """Take `points` from the account's oldest lots (first in, first out)."""
+    left = points
+    for lot in db.session.scalars(
+            sa.select(PointsLot).where(PointsLot.account_id == account_id,
+                                       PointsLot.remaining > 0)
+            .order_by(PointsLot.earned_on, PointsLot.id)):
+        take = min(left, lot.remaining)
+        lot.remaining -= take
+        if kind == TransferKind.EXPIRY:
+            lot.expired += take
+        db.session.add(LotUse(lot_id=lot.id, transfer_id=record.id, amount=take))
+        left -= take
+        if left == 0:
+            break
+    if left:
+        # The account's balance covered the debit, so its lots must have: they sum to it.
+        raise RuntimeError(f"account {account_id}: its lots hold {points - left} points, "
+                           f"not the {points} its balance allowed")
+
+
+def _put_into_lots(community_id: int, account_id: int, points: int, record: Transfer,
+                   reverses: str | None) -> None:
+    """Open a lot for the credit, or give a reversed transfer's points back to its lots."""
+    left = points
+    if reverses is not None:
+        original = _find_transfer(community_id, reverses)
+        uses = db.session.execute(
+            sa.select(LotUse.lot_id, sa.func.sum(LotUse.amount).label("taken"))
+            .where(LotUse.transfer_id == original.id).group_by(LotUse.lot_id)
+            .order_by(LotUse.lot_id)).all() if original is not None else []
+        for lot_id, taken in uses:
+            back = min(left, int(taken))
+            if back <= 0:
+                continue
+            lot = db.session.get(PointsLot, lot_id)
+            lot.remaining += back
+            db.session.add(LotUse(lot_id=lot_id, transfer_id=record.id, amount=-back))
+            left -= back
+    if left:
+        db.session.add(PointsLot(community_id=community_id, account_id=account_id,
+                                 transfer_id=record.id, earned_at=record.created_at,
+                                 earned_on=local_date(record.created_at), amount=left,
+                                 remaining=left, expired=0))
+
+
+def expiry_date(earned_on: date, months: int) -> date:
+    """The day points earned on `earned_on` expire, at 00:00 Asia/Shanghai."""
+    return add_months(earned_on, months)
+
+
+def last_expired_earning_day(today: date, months: int) -> date:
+    """The latest earning day whose points have expired by `today` (00:00 Asia/Shanghai).
+
+    `expiry_date` never decreases as the earning day grows, so the expired lots are exactly
+    those earned on or before this day: one index range, whatever the month lengths.
+    """
+    day = add_months(today, -months)
+    while expiry_date(day + timedelta(days=1), months) <= today:
+        day += timedelta(days=1)
+    while expiry_date(day, months) > today:
+        day -= timedelta(days=1)
+    return day
+
+
+def _expiry_before_debit(community_id: int, source_id: int,
+                         kind: TransferKind) -> tuple[int, int] | None:
+    """(the expiry account, the months) when this debit must post due expiries first."""
+    if kind == TransferKind.EXPIRY:
+        return None
+    months = policy_for(community_id)["expiry_months"]
+    if months is None:
+        return None
+    if db.session.scalar(sa.select(Account.kind).where(Account.id == source_id)) != \
+            AccountKind.USER.value:
+        return None
+    return expiry_account(community_id), months
+
+
+def _post_due_expiries(community_id: int, account_id: int, expiry_id: int, months: int,
+                       today: date | None = None) -> int:
+    """Post one expiry transfer per due lot of the account (its lock held); return points.
+
+    The due lots are the account's oldest, so each expiry's first-in-first-out take is
+    exactly that lot. The key names the lot and how much of it had expired before, so a
+    lot a refund refilled after it expired expires again, and a rerun posts nothing twice.
+    """
+    cutoff = last_expired_earning_day(today or local_date(utcnow()), months)
+    due = db.session.execute(
+        sa.select(PointsLot.id, PointsLot.remaining, PointsLot.expired, PointsLot.earned_on)
+        .where(PointsLot.account_id == account_id, PointsLot.remaining > 0,
+               PointsLot.earned_on <= cutoff)
+        .order_by(PointsLot.earned_on, PointsLot.id)).all()
+    total = 0
+    for lot_id, remaining, expired, earned_on in due:
+        transfer(community_id, account_id, expiry_id, int(remaining), TransferKind.EXPIRY,
+                 f"expiry:lot:{lot_id}:{expired}",
+                 memo=f"{earned_on.isoformat()} 获得的积分已过期（{months} 个月）")
+        total += int(remaining)
+    return total
+
+
+def expire_due(community_id: int, user_id: int, today: date | None = None) -> int:
+    """Post the user's due expiries in this community (the daily job); return the points."""
+    months = policy_for(community_id)["expiry_months"]
+    account = find_user_account(community_id, user_id)
+    if months is None or account is None:
+        return 0
+    expiry_id = expiry_account(community_id)
+    with db.session.begin_nested():
+        _lock_accounts(community_id, account.id, expiry_id)
+        total = _post_due_expiries(community_id, account.id, expiry_id, months, today)
+    _expire_accounts(account.id, expiry_id)
+    return total
+
+
+def accounts_with_due_expiries(community_id: int, today: date | None = None) -> list[int]:
+    """User ids of the community holding points that have expired but not been posted yet."""
+    months = policy_for(community_id)["expiry_months"]
+    if months is None:
+        return []
+    cutoff = last_expired_earning_day(today or local_date(utcnow()), months)
+    return list(db.session.scalars(
+        sa.select(Account.user_id).join(PointsLot, PointsLot.account_id == Account.id)
+        .where(PointsLot.community_id == community_id, PointsLot.remaining > 0,
+               PointsLot.earned_on <= cutoff)
+        .group_by(Account.user_id).order_by(Account.user_id)))
+
+
+def expiring(community_id: int, account_id: int, today: date | None = None) -> dict | None:
+    """The earliest expiry ahead of the account's points and how many expire that day.
+
+    Points due but not yet posted (before the day's job ran) show as expiring today.
+    """
+    months = policy_for(community_id)["expiry_months"]
+    if months is None:
+        return None
+    # Several earning days can share one expiry day (29–31 January all expire on 28 February
+    # after a month), never more than four: the four oldest days are enough.
+    days = db.session.execute(
+        sa.select(PointsLot.earned_on, sa.func.sum(PointsLot.remaining))
+        .where(PointsLot.account_id == account_id, PointsLot.remaining > 0)
+        .group_by(PointsLot.earned_on).order_by(PointsLot.earned_on).limit(4)).all()
+    if not days:
+        return None
+    on = expiry_date(days[0][0], months)
+    today = today or local_date(utcnow())
+    points = sum(int(n) for earned_on, n in days if expiry_date(earned_on, months) == on)
+    return {"points": points, "on": max(on, today)}
 
 
 # --- earning: the rules table and the daily cap -------------------------------------------
@@ -275,15 +456,16 @@ def policy_for(community_id: int) -> dict:
     if policy is None:
         return dict(DEFAULT_POLICY)
     return {**{f"factor_{n}": v for n, v in policy.factors().items()},
-            "daily_earn_cap": policy.daily_earn_cap}
+            "daily_earn_cap": policy.daily_earn_cap, "expiry_months": policy.expiry_months}
 
 
 def rules_document(community_id: int) -> dict:
-    """The rules table, satisfaction factors and daily cap, as `points-rules` shows them."""
+    """The rules table, satisfaction factors, daily cap and expiry, as `points-rules` shows them."""
     policy = policy_for(community_id)
     return {"rules": rules_for(community_id),
             "satisfaction_factors": {f"star_{n}": policy[f"factor_{n}"] for n in range(1, 6)},
-            "daily_earn_cap": policy["daily_earn_cap"]}
+            "daily_earn_cap": policy["daily_earn_cap"],
+            "expiry_months": policy["expiry_months"]}
 
 
 def points_for(community_id: int, category: str, level: int) -> int:
@@ -297,8 +479,12 @@ def wish_award(community_id: int, level: int, rating: int) -> int:
     return points_for(community_id, "wish", level) * factor // 100
 
 
+KEEP = object()  # replace_rules: leave this setting as it is
+
+
 def replace_rules(community_id: int, rules: list[dict], factors: dict[int, int],
-                  daily_earn_cap: int | None, actor_id: int) -> None:
+                  daily_earn_cap: int | None, actor_id: int, *,
+                  expiry_months: int | object | None = KEEP) -> None:
     setup_community(community_id)
     before = {"rules": rules_for(community_id), **policy_for(community_id)}
     for rule in rules:
@@ -312,6 +498,8 @@ def replace_rules(community_id: int, rules: list[dict], factors: dict[int, int],
     for stars, percent in factors.items():
         setattr(policy, f"factor_{stars}", percent)
     policy.daily_earn_cap = daily_earn_cap
+    if expiry_months is not KEEP:
+        policy.expiry_months = expiry_months
     policy.updated_at = utcnow()
     db.session.flush()
     db.session.expire_all()
@@ -368,14 +556,26 @@ def balance_after(community_id: int, user_id: int, key: str) -> int | None:
 
 
 def points_summary(community_id: int, user_id: int) -> dict:
+    """Balance, totals, pending points, points by source, service hours and what expires next."""
     account = find_user_account(community_id, user_id)
     pending = sum(source(community_id, user_id) for source in PENDING_SOURCES)
+    summary = {"community_id": community_id, "balance": 0, "earned_total": 0,
+               "redeemed_total": 0, "pending": pending,
+               "by_source": dict.fromkeys(SOURCES, 0),
+               "service_hours": service_hours(community_id, user_id), "expiring": None}
     if account is None:
-        return {"community_id": community_id, "balance": 0, "earned_total": 0,
-                "redeemed_total": 0, "pending": pending}
-    return {"community_id": community_id, "balance": account.balance,
-            "earned_total": account.earned_total, "redeemed_total": account.redeemed_total,
-            "pending": pending}
+        return summary
+    summary.update(balance=account.balance, earned_total=account.earned_total,
+                   redeemed_total=account.redeemed_total,
+                   by_source=points_by_source(account),
+                   expiring=expiring(community_id, account.id))
+    return summary
+
+
+def points_by_source(account: Account) -> dict[str, int]:
+    """Points earned from each source (adjustments signed), as the account row keeps them."""
+    return {source: getattr(account, SOURCE_COLUMN[kind.value])
+            for source, kind in SOURCES.items()}
 
 
 def ledger_page(community_id: int, user_id: int, *, after: int | None, page: int,

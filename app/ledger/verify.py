@@ -1,4 +1,4 @@
-"""`flask ledger verify`: prove the stored balances and entries tell the same story.
+"""`flask ledger verify`: prove the stored balances, entries and lots tell the same story.
 
 Each check is one aggregate query, so verifying a long history stays a handful of scans.
 """
@@ -11,7 +11,16 @@ import sqlalchemy as sa
 
 from app.communities.models import Community
 from app.extensions import db
-from app.ledger.models import Account, AccountKind, Entry, Transfer, TransferKind
+from app.ledger.models import (
+    SOURCE_COLUMN,
+    Account,
+    AccountKind,
+    Entry,
+    LotUse,
+    PointsLot,
+    Transfer,
+    TransferKind,
+)
 
 
 @dataclass
@@ -85,6 +94,19 @@ def _verify_community(community: Community) -> CommunityReport:
             problems.append(f"account {account_id}: earned/redeemed totals {stored_earned}/"
                             f"{stored_redeemed} ≠ entries {e}/{r}")
 
+    # 2b. The earned totals by source equal their entries.
+    by_kind = (sa.select(Entry.account_id, Transfer.kind, sa.func.sum(Entry.amount).label("n"))
+               .join(Transfer, Transfer.id == Entry.transfer_id)
+               .where(Entry.community_id == cid, Transfer.kind.in_(SOURCE_COLUMN))
+               .group_by(Entry.account_id, Transfer.kind))
+    found: dict[tuple[int, str], int] = {(a, k): int(n) for a, k, n in db.session.execute(by_kind)}
+    for account in db.session.scalars(sa.select(Account).where(Account.community_id == cid)):
+        for kind, column in SOURCE_COLUMN.items():
+            if getattr(account, column) != found.get((account.id, kind), 0):
+                problems.append(f"account {account.id}: stored {column} "
+                                f"{getattr(account, column)} ≠ entries "
+                                f"{found.get((account.id, kind), 0)}")
+
     # 3. Every transfer's entries sum to zero, match its amount and its two accounts.
     per_transfer = (sa.select(Entry.transfer_id, sa.func.sum(Entry.amount).label("net"),
                               sa.func.count().label("n"),
@@ -134,4 +156,29 @@ def _verify_community(community: Community) -> CommunityReport:
     ):
         problems.append(f"entry {entry_id} (account {account_id}): balance_after {after} ≠ "
                         f"running sum {expected}")
+
+    # 7. The remaining points of a user's lots sum to its balance (what expires is what is
+    # held), no lot is overdrawn, and each lot's uses account for what it no longer holds.
+    lots = (sa.select(PointsLot.account_id, sa.func.sum(PointsLot.remaining).label("held"))
+            .where(PointsLot.community_id == cid).group_by(PointsLot.account_id).subquery())
+    for account_id, balance, held in db.session.execute(
+        sa.select(Account.id, Account.balance, sa.func.coalesce(lots.c.held, 0))
+        .outerjoin(lots, lots.c.account_id == Account.id)
+        .where(Account.community_id == cid, Account.kind == AccountKind.USER.value,
+               Account.balance != sa.func.coalesce(lots.c.held, 0))
+    ):
+        problems.append(f"account {account_id}: its lots hold {held} points, its balance is "
+                        f"{balance}")
+    uses = (sa.select(LotUse.lot_id, sa.func.sum(LotUse.amount).label("used"))
+            .group_by(LotUse.lot_id).subquery())
+    for lot_id, amount, remaining, used in db.session.execute(
+        sa.select(PointsLot.id, PointsLot.amount, PointsLot.remaining,
+                  sa.func.coalesce(uses.c.used, 0))
+        .outerjoin(uses, uses.c.lot_id == PointsLot.id)
+        .where(PointsLot.community_id == cid,
+               PointsLot.amount - PointsLot.remaining != sa.func.coalesce(uses.c.used, 0))
+        .limit(20)
+    ):
+        problems.append(f"lot {lot_id}: {amount} points, {remaining} left, but its uses took "
+                        f"{used}")
     return report

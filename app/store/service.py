@@ -289,6 +289,7 @@ def cancel(redemption_id: int, actor_id: int | None, *, reason: str | None = Non
         ledger.user_account(redemption.community_id, redemption.user_id),
         redemption.cost_total, TransferKind.REFUND, f"redemption:{redemption.id}:refund",
         memo=f"退还：{redemption.reward_name} × {redemption.quantity}", actor_id=actor_id,
+        reverses=debit_key(redemption.id),
     )
     db.session.flush()
     return redemption

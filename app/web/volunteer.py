@@ -30,8 +30,11 @@ bp = page_blueprint("volunteer", __name__)
 PER_PAGE = 20
 MEMBERS = (Role.RESIDENT, Role.VOLUNTEER, Role.ORGANISER)
 PERIODS = ("week", "month", "all")
+SOURCE_LABELS = (("wish", N_("帮居民实现心愿")), ("report", N_("随手拍反映问题")),
+                 ("activity", N_("参加志愿活动")), ("adjustment", N_("社区调整")))
+SOURCE_TABS = (("wish", N_("心愿")), ("report", N_("随手拍")), ("activity", N_("志愿活动")))
 ARG_LABELS = {"category": N_("分类"), "page": N_("页码"), "after": N_("翻页位置"),
-              "period": N_("时间段")}
+              "period": N_("时间段"), "source": N_("积分来源")}
 RANK_ROWS = 10  # the top of each ranking shown; the person's own row is added below it
 
 
@@ -93,7 +96,7 @@ def my_points():
     lines = list(zip(history["items"], causes.describe(history["items"], current_user),
                      strict=True))
     return render("volunteer/points.html", summary=ledger.points_summary(cid, current_user.id),
-                  lines=lines, history=history, after=query.get("after"),
+                  sources=SOURCE_LABELS, lines=lines, history=history, after=query.get("after"),
                   expiring=_next_expiring(cid, current_user.id),
                   week=_own_rank(cid, "week", "volunteer"))
 
@@ -111,9 +114,9 @@ def _next_expiring(community_id: int, user_id: int) -> dict | None:
             "due_at": oldest.created_at + timedelta(days=store.expiry_days(community_id))}
 
 
-def _own_rank(community_id: int, period: str, by: str) -> dict:
+def _own_rank(community_id: int, period: str, by: str, source: str | None = None) -> dict:
     """The top rows of a ranking, and the person's own row (or their teams') wherever it is."""
-    board = leaderboard.leaderboard(community_id, period, by, limit=10_000)
+    board = leaderboard.leaderboard(community_id, period, by, limit=10_000, source=source)
     if by == "team":
         mine = set(db.session.scalars(sa.select(TeamMember.team_id).where(
             TeamMember.community_id == community_id, TeamMember.user_id == current_user.id)))
@@ -129,11 +132,13 @@ def _own_rank(community_id: int, period: str, by: str) -> dict:
 @bp.get("/leaderboard")
 @role_required(*MEMBERS)
 def ranking():
-    """积分排行榜: this week, month or all time, by volunteer and by team, with my own rank."""
-    query, refused = _args(LeaderboardQuerySchema(), ("period",))
+    """积分排行榜: this week, month or all time, by volunteer and by team, with my own rank;
+    of all points earned, or of one source (wishes, reports, activities)."""
+    query, refused = _args(LeaderboardQuerySchema(), ("period", "source"))
     if refused:
         return refused
-    period = query["period"]
+    period, source = query["period"], query.get("source")
     return render("volunteer/leaderboard.html", period=period, periods=PERIODS,
-                  volunteers=_own_rank(g.community.id, period, "volunteer"),
-                  teams=_own_rank(g.community.id, period, "team"))
+                  source=source, sources=SOURCE_TABS,
+                  volunteers=_own_rank(g.community.id, period, "volunteer", source),
+                  teams=_own_rank(g.community.id, period, "team", source))
