@@ -126,3 +126,7 @@ def check_production_safety(config) -> None:
                 f"{key} must be set to a private random value of at least 32 characters "
                 "in production (XINYUAN_ENV=production); refusing to start."
             )
+
+# Uploads (report photos): where the local-disk store keeps files, and the largest photo body.
+Config.UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(INSTANCE_DIR / "uploads"))
+Config.MAX_UPLOAD_BYTES = _env_int("MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
