@@ -17,7 +17,9 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -31,6 +33,9 @@ PG_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
 REQUIRE_PG = os.environ.get("XINYUAN_REQUIRE_POSTGRES") == "1"
 PASSWORD = "correct horse 马"
 TEST_SECRET = "test-secret-" + "x" * 40
+# Report photos written by tests go here, never into the checkout's instance/uploads.
+UPLOAD_DIR = os.environ.get("XINYUAN_TEST_UPLOAD_DIR") or tempfile.mkdtemp(prefix="xinyuan-uploads-")
+os.environ["XINYUAN_TEST_UPLOAD_DIR"] = UPLOAD_DIR  # the same folder for gunicorn children
 
 if REQUIRE_PG and not PG_URL:
     raise RuntimeError("XINYUAN_REQUIRE_POSTGRES=1 needs TEST_DATABASE_URL")
@@ -46,6 +51,7 @@ def base_config(url: str) -> dict:
         "LOGIN_RATE_LIMIT": "10000 per minute",
         "REGISTER_RATE_LIMIT": "10000 per minute",
         "RATELIMIT_STORAGE_URI": "memory://",
+        "UPLOAD_DIR": UPLOAD_DIR,
     }
 
 
@@ -135,6 +141,54 @@ def database_url(_template, _shared_app) -> str:
     """The URL of a database holding the full schema and no rows, private to this test."""
     app, path = _shared_app
     return _reset(app, _template, path)
+
+
+@pytest.fixture
+def scratch_database_url(tmp_path, database_kind):
+    """An empty database of the kind under test, private to this test.
+
+    On PostgreSQL: a schema of its own in the test database, first on the search path (cheaper
+    than CREATE DATABASE, and the migrations name no schema).
+    """
+    if database_kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'scratch.sqlite3'}"
+        return
+    base = sa.engine.make_url(PG_URL)
+    name = f"scratch_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
+    try:
+        yield base.update_query_dict({"options": f"-csearch_path={name}"}).render_as_string(
+            hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _ledger_verifies_after_the_test(request):
+    """`flask ledger verify` stays clean after every test that used a database (issue 9): a
+    test that corrupts the ledger on purpose says so with @pytest.mark.corrupts_ledger."""
+    if "database_url" not in request.fixturenames or request.node.get_closest_marker(
+            "corrupts_ledger"):
+        yield
+        return
+    shared, _path = request.getfixturevalue("_shared_app")
+    request.getfixturevalue("database_url")
+    yield
+    from app.ledger.models import Transfer
+    from app.ledger.verify import verify
+
+    with shared.app_context():
+        try:
+            if db.session.scalar(sa.select(Transfer.id).limit(1)) is None:
+                return
+            problems = {r.code: r.violations for r in verify() if r.violations}
+        finally:
+            db.session.remove()
+    assert not problems, f"flask ledger verify after the test: {problems}"
 
 
 @pytest.fixture
@@ -299,6 +353,7 @@ def start_gunicorn(database_url: str, folder: Path, workers: int = 4, **env) -> 
         "SECRET_KEY": TEST_SECRET,
         "JWT_SECRET_KEY": TEST_SECRET,
         "RATELIMIT_STORAGE_URI": "memory://",
+        "UPLOAD_DIR": UPLOAD_DIR,
         # QR codes, posters and links name the server the test really talks to.
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         **{k: str(v) for k, v in env.items()},

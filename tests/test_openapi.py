@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -194,30 +192,6 @@ def test_migrations_match_the_models(app):
         differences = _schema_differences(connection)
     assert differences == [], "the models and the migrations differ; write a migration:\n" + \
         "\n".join(map(str, differences))
-
-
-@pytest.fixture
-def scratch_database_url(tmp_path, database_kind):
-    """An empty database of the kind under test, private to this test.
-
-    On PostgreSQL: a schema of its own in the test database, first on the search path (cheaper
-    than CREATE DATABASE, and the migrations name no schema).
-    """
-    if database_kind == "sqlite":
-        yield f"sqlite:///{tmp_path / 'scratch.sqlite3'}"
-        return
-    base = sa.engine.make_url(os.environ["TEST_DATABASE_URL"])
-    name = f"scratch_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
-    try:
-        yield base.update_query_dict({"options": f"-csearch_path={name}"}).render_as_string(
-            hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
-        admin.dispose()
 
 
 def _assert_private(app) -> None:

@@ -14,7 +14,17 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 
 def register_pages(app: Flask) -> None:
     """Register every page blueprint and what their templates share."""
-    from app.web import account, organiser, recovery, resident, routes, store, volunteer
+    from app.web import (
+        account,
+        activities,
+        organiser,
+        recovery,
+        reports,
+        resident,
+        routes,
+        store,
+        volunteer,
+    )
     from app.web.session import csrf_token, person
 
     # Secure cookies whenever the public address is HTTPS (the pages' login and CSRF cookies).
@@ -22,7 +32,8 @@ def register_pages(app: Flask) -> None:
     app.config["JWT_COOKIE_SECURE"] = https
     app.config["SESSION_COOKIE_SECURE"] = https  # the flash messages' cookie
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
-    for module in (account, routes, resident, volunteer, store, organiser, recovery):
+    for module in (account, routes, resident, volunteer, store, organiser, recovery, reports,
+                   activities):
         app.register_blueprint(module.bp)
     app.jinja_env.globals.update(
         person=person,
@@ -32,7 +43,7 @@ def register_pages(app: Flask) -> None:
         asset=asset,
         html_lang=html_lang,
     )
-    app.jinja_env.filters.update(local=local_time, local_date=local_day)
+    app.jinja_env.filters.update(local=local_time, local_date=local_day, hours=hours)
     register_page_errors(app)
 
 
@@ -72,6 +83,11 @@ def local_time(moment, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 def local_day(moment) -> str:
     return local_time(moment, "%Y-%m-%d")
+
+
+def hours(value) -> str:
+    """Service hours as people write them: 2, 1.5 (never 2.0)."""
+    return f"{float(value or 0):g}"
 
 
 def html_lang() -> str:

@@ -9,6 +9,7 @@ from app.auth.schemas import LoginSchema, RegisterSchema
 from app.errors import APIError, message_for
 from app.extensions import limiter
 from app.i18n import gettext
+from app.reports import service as reports
 from app.web import session
 from app.web.forms import parse
 from app.web.pages import page_blueprint, render, see_other
@@ -31,8 +32,10 @@ def home():
     if user is None:
         return render("account/home.html", user=None)
     community, role = session.current_membership(user)
+    may_report = role in ("volunteer", "organiser") or (
+        community is not None and reports.settings_for(community.id)["residents_may_report"])
     return render("account/home.html", user=user, community=community, role=role,
-                  memberships=session.memberships(user))
+                  memberships=session.memberships(user), may_report=may_report)
 
 
 @bp.route("/login", methods=["GET", "POST"])

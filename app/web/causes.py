@@ -5,8 +5,9 @@
 
 `entries` are the dicts `app.ledger.service.ledger_page()` returns; what is read of each is
 `reference` (the transfer's key: `wish:12:award`, `redemption:45:debit`, `redemption:45:refund`,
-`adjustment:…`), `kind`, `memo` and `transfer_id`. `viewer` is the User looking (or None):
-links to a redemption go to its owner only (an organiser's passbook gets `url` None there).
+`activity:3:<user>`, `report:8:award`, `adjustment:…`, `expiry:lot:…`), `kind`, `memo` and
+`transfer_id`. `viewer` is the User looking (or None): links to a redemption go to its owner
+only (an organiser's passbook gets `url` None there).
 
 Each cause is a dict:
     label  a short name of the kind of line ("心愿奖励", "兑换", "退还", "调整", "过期"…)
@@ -16,18 +17,21 @@ Each cause is a dict:
     note   the free-text part alone, if any (an adjustment's reason, why a redemption was
            cancelled), or None — already part of `text`
 
-Lookups are batched: one query per kind of cause on the page (wishes, redemptions, the
-adjustments' organisers), never one per line. Texts are in the request's language.
+Lookups are batched: one query per kind of cause on the page (wishes, redemptions, activities,
+reports, the adjustments' organisers), never one per line. Texts are in the request's language.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
+from app.activities.models import Activity
 from app.auth.models import User
 from app.extensions import db
 from app.i18n import N_, gettext
 from app.ledger.models import Transfer, TransferKind
+from app.reports.models import CATEGORIES as REPORT_CATEGORIES
+from app.reports.models import Report
 from app.store.models import EXPIRED, Redemption
 from app.wishes.models import Wish
 
@@ -57,6 +61,8 @@ def describe(entries: list[dict], viewer: User | None) -> list[dict]:
     refs = [parse_reference(e.get("reference", "")) for e in entries]
     wishes = _by_id(Wish, {i for p, i, _ in refs if p == "wish" and i})
     redemptions = _by_id(Redemption, {i for p, i, _ in refs if p == "redemption" and i})
+    activities = _by_id(Activity, {i for p, i, _ in refs if p == "activity" and i})
+    reports = _by_id(Report, {i for p, i, _ in refs if p == "report" and i})
     actors = _adjustment_actors([e for e in entries if e.get("kind") == TransferKind.ADJUSTMENT])
     out = []
     for entry, (prefix, ref_id, _rest) in zip(entries, refs, strict=True):
@@ -67,6 +73,10 @@ def describe(entries: list[dict], viewer: User | None) -> list[dict]:
             cause.update(_wish(wishes[ref_id]))
         elif prefix == "redemption" and ref_id in redemptions:
             cause.update(_redemption(redemptions[ref_id], kind, viewer))
+        elif prefix == "activity" and ref_id in activities:
+            cause.update(_activity(activities[ref_id]))
+        elif prefix == "report" and ref_id in reports:
+            cause.update(_report(reports[ref_id], viewer))
         elif kind == TransferKind.ADJUSTMENT:
             cause.update(_adjustment(entry, actors.get(entry.get("transfer_id"))))
         elif kind == TransferKind.EXPIRY:
@@ -99,6 +109,21 @@ def _wish(wish: Wish) -> dict:
     if wish.rating:
         text += gettext("，评价 {n} 星").format(n=wish.rating)
     return {"text": text, "url": f"/wishes/{wish.id}"}
+
+
+def _activity(activity: Activity) -> dict:
+    text = gettext("参加志愿活动「{title}」，志愿时长 {hours} 小时").format(
+        title=activity.title, hours=f"{activity.hours:g}")
+    return {"text": text, "url": f"/activities/{activity.id}"}
+
+
+def _report(report: Report, viewer: User | None) -> dict:
+    # The report's page is the reporter's (an organiser reading a passbook sees it via the queue).
+    url = f"/reports/{report.id}" if viewer is not None and viewer.id == report.reporter_id else None
+    what = gettext(REPORT_CATEGORIES.get(report.category, report.category))
+    text = gettext("随手拍「{category}：{location}」被受理").format(category=what,
+                                                               location=report.location)
+    return {"text": text, "url": url}
 
 
 def _redemption(redemption: Redemption, kind: str, viewer: User | None) -> dict:
