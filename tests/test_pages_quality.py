@@ -3,8 +3,10 @@
 One world for the module: the demo community (`flask seed demo`) behind two real gunicorn
 workers, brought through the API into a state where every page has something to show (a wish
 in each state, a proxy wish, redemptions awaiting pickup and handed over, a counter receipt, an
-adjustment, a reset code). Then every page template, for the role that uses it, at 375×667
-(the main ones at 360×640 too), and the forms in their error state:
+adjustment, a reset code, problem reports in each state (one with a photo, one flagged as a
+possible duplicate), an upcoming activity, one under way and one completed). Then every
+page template, for the role that uses it, at 375×667 (the main ones at 360×640 too), and the
+forms in their error state:
 
 - axe-core finds no violation; nothing scrolls sideways; body text is 18 px;
 - every visible tap target is at least 44 px high (a link inside a sentence aside: axe's
@@ -19,6 +21,7 @@ tests/screenshots/quality.json and lighthouse.json (git-ignored) for the closing
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -26,12 +29,13 @@ import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
+from tests.activity_helpers import set_times
 from tests.browser import (
     PHONE,
     SCREENSHOTS,
@@ -79,12 +83,25 @@ class Api:
         return phone
 
     def call(self, phone: str, method: str, path: str, body: dict | None = None,
-             status: int | tuple = (200, 201)) -> dict:
-        answer = requests.request(method, f"{self.url}/api/v1{path}", json=body, timeout=15,
+             status: int | tuple = (200, 201), files: dict | None = None) -> dict:
+        """JSON, or (with `files`) multipart with the body as its form fields."""
+        sent = {"data": body, "files": files} if files else {"json": body}
+        answer = requests.request(method, f"{self.url}/api/v1{path}", timeout=15, **sent,
                                   headers={"Authorization": f"Bearer {self.tokens[phone]}"})
         wanted = status if isinstance(status, tuple) else (status,)
         assert answer.status_code in wanted, f"{method} {path}: {answer.status_code} {answer.text}"
         return answer.json() if answer.content else {}
+
+
+class Fresh:
+    """A world value made when a page's URL is formatted, not when the world is built: a
+    check-in QR's token works for 2 minutes only."""
+
+    def __init__(self, make: Callable[[], str]):
+        self.make = make
+
+    def __format__(self, spec: str) -> str:
+        return format(self.make(), spec)
 
 
 def _database(template: dict, folder) -> str:
@@ -116,7 +133,11 @@ def site(_template, tmp_path_factory):
     # a refresh (that would rotate the refresh token under the browser's feet).
     server = start_gunicorn(database_url, folder, 2, DEMO_PASSWORD=PASSWORD, JWT_ACCESS_SECONDS=4 * 3600)
     try:
-        world = _fill(Api(server.url), seeded)
+        def move(activity_id: int, starts_in: timedelta) -> None:
+            """Activities are published with a start ahead; the clock moves them into the past."""
+            set_times(app, activity_id, starts_in=starts_in)
+
+        world = _fill(Api(server.url), seeded, move)
         with app.app_context():  # `flask wishes tick` would do this a day later
             assert escalate(world["escalated"], utcnow() + timedelta(hours=25))
             db.session.commit()
@@ -129,8 +150,9 @@ def site(_template, tmp_path_factory):
             db.engine.dispose()
 
 
-def _fill(api: Api, seeded: dict) -> dict:
-    """Wishes in every state, redemptions, a counter receipt, an adjustment, a reset code."""
+def _fill(api: Api, seeded: dict, move: Callable[[int, timedelta], None]) -> dict:
+    """Wishes in every state, redemptions, a counter receipt, an adjustment, a reset code,
+    reports and activities."""
     cid = seeded["community_id"]
     board_id, _name, board_url = seeded["boards"][0]
     organiser, volunteer, volunteer_2, resident = (
@@ -209,7 +231,94 @@ def _fill(api: Api, seeded: dict) -> dict:
                      {"name": "菜市场公告栏", "location": "菜市场东门"})
     api.call(organiser, "POST", f"/boards/{moved['id']}/rotate-token")
     world["replaced_board"] = moved["token"]
+    _reports(api, world, cid, organiser, volunteer)
+    _activities(api, world, cid, organiser, volunteer, volunteer_2, move)
     return world
+
+
+def _photo_jpeg() -> bytes:
+    """A phone-sized photo (a few KB of flat colour): big enough for the page's photo at the
+    phone's pixel ratio, as a real one is (Lighthouse's image-size-responsive)."""
+    from PIL import Image
+
+    image = Image.new("RGB", (1280, 960), (120, 130, 140))
+    image.paste((200, 60, 40), (160, 240, 1120, 720))  # something to look at
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=80)
+    return out.getvalue()
+
+
+def _reports(api: Api, world: dict, cid: int, organiser: str, volunteer: str) -> None:
+    """The volunteer's reports: one with a photo accepted, assigned and resolved; one rejected;
+    one accepted, one in progress; one pending and the same one filed again (flagged)."""
+
+    def report(category, location, description, photo=None) -> dict:
+        body = {"category": category, "location": location, "description": description}
+        files = {"photo": ("photo.jpg", photo, "image/jpeg")} if photo else None
+        return api.call(volunteer, "POST", f"/communities/{cid}/reports", body, status=201,
+                        files=files)
+
+    def act(rid, action, **body) -> None:
+        api.call(organiser, "POST", f"/reports/{rid}/{action}", body)
+
+    resolved = report("fire_lane", "远创樾府 3 栋东侧消防通道",
+                      "两辆电动车停在消防通道上，已经堵了两天。", photo=_photo_jpeg())
+    assert resolved["has_photo"], resolved
+    act(resolved["id"], "accept", level=3)
+    act(resolved["id"], "assign", to="物业维修班 张师傅")
+    act(resolved["id"], "resolve", note="已联系车主挪车，通道已畅通。谢谢您的上报！")
+    world["report"] = resolved["id"]
+    rejected = report("other", "小区外的马路", "马路对面的红绿灯时间太短。")
+    act(rejected["id"], "reject", reason="不属于本社区管辖范围，已转告交警中队。")
+    accepted = report("facility", "2 栋电梯", "电梯按钮 5 楼不亮。")
+    act(accepted["id"], "accept", level=2)
+    in_progress = report("sanitation", "菜市场东门垃圾桶", "垃圾桶满了没人清。")
+    act(in_progress["id"], "accept", level=1)
+    act(in_progress["id"], "assign", to="环卫所")
+    first = report("manhole", "5 栋门口", "井盖松了，踩上去会晃。")
+    again = report("manhole", "5 栋门口", "井盖松了，踩上去会晃，请尽快处理。")
+    assert again["possible_duplicate_of"] == first["id"], again
+    world["report_pending"], world["report_flagged"] = first["id"], again["id"]
+
+
+def _activities(api: Api, world: dict, cid: int, organiser: str, volunteer: str,
+                volunteer_2: str, move: Callable[[int, timedelta], None]) -> None:
+    """An activity ahead with places left, one that started minutes ago with the volunteer
+    signed up (check-in open), and one completed that the volunteer attended."""
+
+    def publish(title, place, **extra) -> int:
+        start = datetime.now(UTC) + timedelta(days=3)
+        body = {"title": title, "description": "请穿运动鞋，带好水杯。\n工具由社区提供。",
+                "place": place, "starts_at": start.isoformat(),
+                "ends_at": (start + timedelta(hours=2)).isoformat(), "capacity": 10,
+                "level": 2, "hours": 2.5, **extra}
+        return api.call(organiser, "POST", f"/communities/{cid}/activities", body, status=201)["id"]
+
+    def signup(who, aid) -> None:
+        api.call(who, "POST", f"/activities/{aid}/signup")
+
+    upcoming = publish("社区花园除草", "中心花园")
+    signup(volunteer_2, upcoming)
+    world["activity_upcoming"] = upcoming
+
+    live = publish("重阳节敬老院陪伴", "管园村敬老院", capacity=8, level=3, hours=2)
+    signup(volunteer, live)
+    signup(volunteer_2, live)
+    move(live, timedelta(minutes=-5))  # under way: check-in open until the end
+    api.call(organiser, "POST", f"/activities/{live}/checkin",
+             {"user_id": api.ids[volunteer_2]})
+    world["activity_live"] = live
+    # The QR's token, fetched when the scan page's URL is formatted (it lasts 2 minutes).
+    world["checkin_token"] = Fresh(lambda: api.call(
+        organiser, "GET", f"/activities/{live}/checkin-code")["token"])
+
+    done = publish("河道垃圾清理", "东沙河步道", level=2, hours=1.5)
+    signup(volunteer, done)
+    signup(volunteer_2, done)  # does not come: recorded absent
+    move(done, timedelta(hours=-3))
+    api.call(organiser, "POST", f"/activities/{done}/checkin", {"user_id": api.ids[volunteer]})
+    api.call(organiser, "POST", f"/activities/{done}/complete")
+    world["activity_done"] = done
 
 
 # --- phones, one per role (and size and language), signed in once ---------------------------
@@ -321,7 +430,9 @@ PAGES = [
     Spec("wish-closed", "resident", "/wishes/{closed}"),
     Spec("wish-rejected", "resident", "/wishes/{rejected}"),
     Spec("logout", "resident", "/logout", template="account/logout.html"),
-    # volunteers
+    # volunteers; the scan page first: Lighthouse starts on it while its token is fresh
+    Spec("scan", "volunteer", "/a/{activity_live}/checkin?t={checkin_token}",
+         template="activities/scan.html", small=True),
     Spec("volunteer-home", "volunteer", "/"),
     Spec("volunteer-wishes", "volunteer", "/volunteer/wishes", template="volunteer/wishes.html",
          small=True),
@@ -341,6 +452,20 @@ PAGES = [
     Spec("redemption-handed", "volunteer", "/store/redemptions/{handed}"),
     Spec("card", "volunteer", "/me/card", template="store/card.html", small=True),
     Spec("forbidden", "volunteer", "/organiser/review", 403),
+    Spec("report-form", "volunteer", "/reports/new", template="reports/new.html", small=True),
+    Spec("report-form-error", "volunteer", "/reports/new", 422, submit("提交上报"), small=True),
+    Spec("my-reports", "volunteer", "/me/reports", template="reports/mine.html"),
+    Spec("report-resolved", "volunteer", "/reports/{report}", template="reports/report.html"),
+    Spec("report-pending", "volunteer", "/reports/{report_flagged}"),
+    Spec("leaderboard-reports", "volunteer", "/leaderboard?period=all&source=report"),
+    Spec("activities", "volunteer", "/activities", template="activities/index.html"),
+    Spec("activity-upcoming", "volunteer", "/activities/{activity_upcoming}",
+         template="activities/activity.html", small=True),
+    Spec("activity-live", "volunteer", "/activities/{activity_live}"),
+    Spec("activity-done", "volunteer", "/activities/{activity_done}"),
+    Spec("checkin-code", "volunteer", "/activities/checkin", template="activities/code.html"),
+    Spec("checkin-code-error", "volunteer", "/activities/checkin", 422, submit("签到")),
+    Spec("certificate", "volunteer", "/me/service-hours", template="activities/certificate.html"),
     # organisers
     Spec("organiser-home", "organiser", "/", small=True),
     Spec("review", "organiser", "/organiser/review", template="organiser/review.html", small=True),
@@ -364,6 +489,21 @@ PAGES = [
     Spec("reset-code", "organiser", "/organiser/members", 200, reset_code_for("吴阿姨")),
     Spec("passbook", "organiser", "/organiser/passbook/{volunteer_id}",
          template="organiser/passbook.html"),
+    Spec("report-queue", "organiser", "/organiser/reports", template="reports/queue.html",
+         small=True),
+    Spec("report-queue-error", "organiser", "/organiser/reports", 422, submit("受理"), small=True),
+    Spec("report-queue-flagged", "organiser", "/organiser/reports?view=all&flagged=1"),
+    Spec("report-organiser", "organiser", "/reports/{report}"),
+    Spec("organiser-activities", "organiser", "/organiser/activities",
+         template="activities/organiser_index.html"),
+    Spec("activity-form", "organiser", "/organiser/activities/new", template="activities/form.html"),
+    Spec("activity-form-error", "organiser", "/organiser/activities/new", 422, submit("发布活动")),
+    Spec("activity-manage", "organiser", "/organiser/activities/{activity_live}",
+         template="activities/manage.html"),
+    Spec("activity-manage-upcoming", "organiser", "/organiser/activities/{activity_upcoming}"),
+    Spec("activity-manage-done", "organiser", "/organiser/activities/{activity_done}"),
+    Spec("checkin-screen", "organiser", "/organiser/activities/{activity_live}/checkin",
+         template="activities/screen.html"),
     # in English
     Spec("en-login", "visitor", "/login", lang="en"),
     Spec("en-board", "visitor", "/b/{board}", lang="en"),
@@ -372,6 +512,8 @@ PAGES = [
     Spec("en-counter-member", "organiser", "/organiser/counter?member_code={member_code}",
          lang="en"),
     Spec("en-points", "volunteer", "/me/points", lang="en"),
+    Spec("en-my-reports", "volunteer", "/me/reports", lang="en"),
+    Spec("en-activity-manage", "organiser", "/organiser/activities/{activity_live}", lang="en"),
 ]
 
 CASES = [pytest.param(spec, PHONE, id=f"{spec.name}@375") for spec in PAGES] + [
@@ -524,6 +666,7 @@ def test_every_full_page_template_is_scored():
         "resident/actions.html",  # macros of resident/wish.html
         "errors/page.html", "board/missing.html", "board/replaced.html",  # 403/404/410: axe only
         "organiser/reset_code.html",  # the answer to a POST: axe only (Lighthouse only GETs)
+        "activities/_parts.html",  # macros of the activity pages
     }
     assert full - not_scored == {spec.template for spec in TEMPLATED}
 
