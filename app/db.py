@@ -130,6 +130,27 @@ def insert_unless_present(session, model, values: dict, conflict_on: list[str]):
     return insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict_on)
 
 
+def community_settings(session, model, community_id: int, defaults: dict) -> dict:
+    """A domain's settings of one community (its row, or the defaults while it has none)."""
+    found = session.get(model, community_id)
+    if found is None:
+        return dict(defaults)
+    return {key: getattr(found, key) for key in defaults}
+
+
+def change_community_settings(session, model, community_id: int, defaults: dict,
+                              changes: dict) -> dict:
+    """Store changed settings of one community (its row made on first change); return all."""
+    found = session.get(model, community_id)
+    if found is None:
+        found = model(community_id=community_id, **defaults)
+        session.add(found)
+    for key, value in changes.items():
+        setattr(found, key, value)
+    session.flush()
+    return community_settings(session, model, community_id, defaults)
+
+
 def paginate(session, statement: sa.Select, page: int, per_page: int) -> dict:
     """Run `statement` for one page and count the whole; the list envelope of the API."""
     total = session.scalar(sa.select(sa.func.count()).select_from(statement.order_by(None).subquery()))

@@ -192,6 +192,15 @@ def _ledger_verifies_after_the_test(request):
 
 
 @pytest.fixture
+def uploads(app, tmp_path):
+    """Report photos of this test in a folder of its own (the folder, as a Path)."""
+    before = app.config["UPLOAD_DIR"]
+    app.config["UPLOAD_DIR"] = str(tmp_path / "uploads")
+    yield tmp_path / "uploads"
+    app.config["UPLOAD_DIR"] = before
+
+
+@pytest.fixture
 def make_app(database_url):
     """Build more app instances on the same database (e.g. two 'servers' sharing it)."""
     apps = []

@@ -16,12 +16,7 @@ from tests.report_helpers import API, act, balance, file_report, jpeg, report_ro
 FORM = {"category": "fire_lane", "location": "远创樾府 3 栋东侧", "description": "消防通道被电动车堵住了"}
 
 
-@pytest.fixture(autouse=True)
-def uploads(app, tmp_path):
-    before = app.config["UPLOAD_DIR"]
-    app.config["UPLOAD_DIR"] = str(tmp_path / "uploads")
-    yield tmp_path / "uploads"
-    app.config["UPLOAD_DIR"] = before
+pytestmark = pytest.mark.usefixtures("uploads")  # photos in a folder of the test's own
 
 
 @pytest.fixture

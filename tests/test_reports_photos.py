@@ -24,13 +24,7 @@ from tests.report_helpers import (
     webp,
 )
 
-
-@pytest.fixture(autouse=True)
-def uploads(app, tmp_path):
-    before = app.config["UPLOAD_DIR"]
-    app.config["UPLOAD_DIR"] = str(tmp_path / "uploads")
-    yield tmp_path / "uploads"
-    app.config["UPLOAD_DIR"] = before
+pytestmark = pytest.mark.usefixtures("uploads")  # photos in a folder of the test's own
 
 
 @pytest.fixture

@@ -11,11 +11,10 @@ from 30 minutes before the start until the end.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from app.activities.models import CANCELLED, COMPLETED, PUBLISHED
-from app.errors import Conflict, Forbidden, register_messages
+from app.errors import register_messages
 from app.i18n import N_
+from app.statemachine import Lifecycle, Transition, t
 
 STATUS_LABELS = {PUBLISHED: N_("报名中"), CANCELLED: N_("已取消"), COMPLETED: N_("已结束")}
 ACTION_LABELS = {"edit": N_("修改"), "cancel": N_("取消活动"), "complete": N_("结束并发放积分"),
@@ -23,26 +22,15 @@ ACTION_LABELS = {"edit": N_("修改"), "cancel": N_("取消活动"), "complete":
                  "mark_present": N_("登记到场")}
 
 
-@dataclass(frozen=True)
-class Transition:
-    to: str
-    who: frozenset[str]
-
-
-def _t(to: str, *who: str) -> Transition:
-    return Transition(to, frozenset(who))
-
-
 TRANSITIONS: dict[tuple[str, str], Transition] = {
-    (PUBLISHED, "edit"): _t(PUBLISHED, "organiser"),
-    (PUBLISHED, "cancel"): _t(CANCELLED, "organiser"),
-    (PUBLISHED, "complete"): _t(COMPLETED, "organiser"),
-    (PUBLISHED, "signup"): _t(PUBLISHED, "volunteer"),
-    (PUBLISHED, "cancel_signup"): _t(PUBLISHED, "volunteer"),
-    (PUBLISHED, "checkin"): _t(PUBLISHED, "volunteer"),
-    (PUBLISHED, "mark_present"): _t(PUBLISHED, "organiser"),
+    (PUBLISHED, "edit"): t(PUBLISHED, "organiser"),
+    (PUBLISHED, "cancel"): t(CANCELLED, "organiser"),
+    (PUBLISHED, "complete"): t(COMPLETED, "organiser"),
+    (PUBLISHED, "signup"): t(PUBLISHED, "volunteer"),
+    (PUBLISHED, "cancel_signup"): t(PUBLISHED, "volunteer"),
+    (PUBLISHED, "checkin"): t(PUBLISHED, "volunteer"),
+    (PUBLISHED, "mark_present"): t(PUBLISHED, "organiser"),
 }
-ACTIONS = sorted({action for _state, action in TRANSITIONS})
 
 register_messages({
     "activity_invalid_transition": N_("该活动{state_label}，不能再{action_label}。"),
@@ -50,23 +38,7 @@ register_messages({
 })
 
 
-def check(status: str, action: str, relations: set[str]) -> Transition:
-    """Return the transition for `action` from `status` by an actor with `relations`.
-
-    403 when the actor could never take this action, 409 `activity_invalid_transition`
-    (naming the current state) when the action is not possible in this state.
-    """
-    from app.i18n import gettext
-
-    label = gettext(ACTION_LABELS[action])
-    could_ever = any(a == action and t.who & relations for (_s, a), t in TRANSITIONS.items())
-    if not could_ever:
-        raise Forbidden("activity_action_not_allowed", action=action, action_label=label)
-    transition = TRANSITIONS.get((status, action))
-    if transition is None:
-        raise Conflict("activity_invalid_transition", state=status,
-                       state_label=gettext(STATUS_LABELS[status]), action=action,
-                       action_label=label, errors={"status": [status]})
-    if not transition.who & relations:
-        raise Forbidden("activity_action_not_allowed", action=action, action_label=label)
-    return transition
+LIFECYCLE = Lifecycle(TRANSITIONS, STATUS_LABELS, "activity_invalid_transition",
+                      "activity_action_not_allowed", action_labels=ACTION_LABELS)
+check = LIFECYCLE.check  # every action goes through it
+ACTIONS = LIFECYCLE.actions

@@ -77,11 +77,16 @@ def require_member(community_id: int, user_id: int, field: str, *roles: Role) ->
     return member
 
 
+def role_of(community_id: int, user) -> str | None:
+    """The user's role in the community (a platform admin counts as its organiser), or None."""
+    if user.is_admin:
+        return Role.ORGANISER.value
+    member = Membership.find(community_id, user.id)
+    return member.role if member else None
+
+
 def is_organiser(community_id: int) -> bool:
-    if current_user.is_admin:
-        return True
-    member = Membership.find(community_id, current_user.id)
-    return member is not None and member.role == Role.ORGANISER
+    return role_of(community_id, current_user) == Role.ORGANISER
 
 
 def visible_community_ids() -> sa.Select | None:

@@ -18,6 +18,7 @@ from app.db import insert_unless_present, utcnow
 from app.extensions import db
 from app.ledger.models import (
     EARNING_KINDS,
+    SOURCES,
     Account,
     AccountKind,
     Entry,
@@ -53,8 +54,6 @@ def period_bounds(period: str, on: date) -> tuple[date | None, date | None]:
 
 def counted_kinds(source: str | None) -> list[str]:
     """The transfer kinds a ranking counts: one source's (wish, report, …) or all of them."""
-    from app.ledger.service import SOURCES
-
     return [SOURCES[source].value] if source else COUNTED_KINDS
 
 

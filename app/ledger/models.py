@@ -33,9 +33,14 @@ class TransferKind(enum.StrEnum):
 # Kinds that count as points *earned* (leaderboards, earned_total) and fall under the daily cap.
 EARNING_KINDS = frozenset({TransferKind.EARN_WISH, TransferKind.EARN_REPORT,
                            TransferKind.EARN_ACTIVITY})
-# The Account column that counts each kind's points, by source.
-SOURCE_COLUMN = {"earn_wish": "earned_wish", "earn_report": "earned_report",
-                 "earn_activity": "earned_activity", "adjustment": "adjusted"}
+# Where earned points come from (`by_source`, the leaderboard's `source=`): each source's
+# transfer kind, and the Account column keeping its total.
+SOURCES = {"wish": TransferKind.EARN_WISH, "report": TransferKind.EARN_REPORT,
+           "activity": TransferKind.EARN_ACTIVITY, "adjustment": TransferKind.ADJUSTMENT}
+SOURCE_COLUMN = {TransferKind.EARN_WISH.value: "earned_wish",
+                 TransferKind.EARN_REPORT.value: "earned_report",
+                 TransferKind.EARN_ACTIVITY.value: "earned_activity",
+                 TransferKind.ADJUSTMENT.value: "adjusted"}
 CATEGORY_KIND = {"wish": TransferKind.EARN_WISH, "report": TransferKind.EARN_REPORT,
                  "activity": TransferKind.EARN_ACTIVITY}
 

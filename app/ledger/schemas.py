@@ -3,7 +3,8 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from app.ledger.service import CATEGORIES, LEVELS, SOURCES
+from app.ledger.models import SOURCES
+from app.ledger.service import CATEGORIES, LEVELS
 from app.schemas import ID_RANGE, LocalDateTime, PageQuery, StrictInteger, StrictSchema, Text
 
 MAX_ENTRY_ID = 2**63 - 1  # ledger entry ids are 64-bit

@@ -35,6 +35,7 @@ from app.i18n import N_
 from app.ledger.models import (
     EARNING_KINDS,
     SOURCE_COLUMN,
+    SOURCES,
     Account,
     AccountKind,
     Entry,
@@ -56,9 +57,7 @@ DEFAULT_RULES = {
 }
 DEFAULT_POLICY = {"factor_1": 0, "factor_2": 0, "factor_3": 60, "factor_4": 80,
                   "factor_5": 100, "daily_earn_cap": 200, "expiry_months": None}
-# What `by_source` and the leaderboard's `source=` count: the transfer kinds of each source.
-SOURCES = {"wish": TransferKind.EARN_WISH, "report": TransferKind.EARN_REPORT,
-           "activity": TransferKind.EARN_ACTIVITY, "adjustment": TransferKind.ADJUSTMENT}
+
 
 register_messages({
     "insufficient_points": N_("积分不足。"),

@@ -13,8 +13,9 @@ import io
 import struct
 from dataclasses import dataclass
 
-from flask import Response, current_app
+from flask import Response, current_app, request
 from PIL import Image, ImageOps, UnidentifiedImageError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.errors import APIError, register_messages
 from app.i18n import N_
@@ -59,6 +60,21 @@ def read_upload(stream) -> bytes:
     if len(content) > limit_bytes():
         raise too_large()
     return content
+
+
+def from_request(field: str = "photo") -> CleanPhoto | None:
+    """The request's uploaded photo, cleaned; None when none was chosen (a browser sends an
+    empty part then). Refusals are APIErrors: too large (413), not an image, too many pixels."""
+    try:
+        upload = request.files.get(field)
+    except RequestEntityTooLarge:
+        raise too_large() from None
+    if upload is None:
+        return None
+    content = read_upload(upload.stream)
+    if not content and not upload.filename:
+        return None
+    return clean(content, field)
 
 
 def clean(content: bytes, field: str = "photo") -> CleanPhoto:

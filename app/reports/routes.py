@@ -56,13 +56,7 @@ def _read_submission() -> tuple[dict, photos.CleanPhoto | None]:
         raise photos.too_large() from None
     extra = [name for name in files if name != "photo"]
     data = _load(schema, {k: v for k, v in form.items()}, extra)
-    upload = files.get("photo")
-    if upload is None:
-        return data, None
-    content = photos.read_upload(upload.stream)
-    if not content and not upload.filename:
-        return data, None  # the empty part a browser sends when no file was chosen
-    return data, photos.clean(content)
+    return data, photos.from_request()
 
 
 def _load(schema, document: dict, extra: list[str] = ()) -> dict:

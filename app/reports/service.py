@@ -20,8 +20,8 @@ from sqlalchemy import event
 from app import audit, storage
 from app.auth.models import User
 from app.communities import access
-from app.communities.models import Membership, Role
-from app.db import utcnow
+from app.communities.models import Role
+from app.db import change_community_settings, community_settings, utcnow
 from app.errors import Forbidden, NotFound, ValidationFailed, register_messages
 from app.extensions import db
 from app.i18n import N_, gettext
@@ -43,44 +43,28 @@ _SPACES = re.compile(r"\s+")
 # --- settings -----------------------------------------------------------------------------
 
 def settings_for(community_id: int) -> dict:
-    found = db.session.get(ReportSettings, community_id)
-    if found is None:
-        return dict(DEFAULT_SETTINGS)
-    return {key: getattr(found, key) for key in DEFAULT_SETTINGS}
+    return community_settings(db.session, ReportSettings, community_id, DEFAULT_SETTINGS)
 
 
 def update_settings(community_id: int, changes: dict, actor_id: int) -> dict:
-    found = db.session.get(ReportSettings, community_id)
-    if found is None:
-        found = ReportSettings(community_id=community_id, **DEFAULT_SETTINGS)
-        db.session.add(found)
-    for key, value in changes.items():
-        setattr(found, key, value)
     audit.record(community_id, actor_id, "report.settings", **changes)
-    db.session.flush()
-    return settings_for(community_id)
+    return change_community_settings(db.session, ReportSettings, community_id,
+                                     DEFAULT_SETTINGS, changes)
 
 
 # --- who may do what ----------------------------------------------------------------------
-
-def role_in(community_id: int, user: User) -> str | None:
-    if user.is_admin:
-        return Role.ORGANISER.value
-    member = Membership.find(community_id, user.id)
-    return member.role if member else None
-
 
 def relations(report: Report, user: User) -> set[str]:
     found: set[str] = set()
     if report.reporter_id == user.id:
         found.add("reporter")
-    if role_in(report.community_id, user) == Role.ORGANISER:
+    if access.role_of(report.community_id, user) == Role.ORGANISER:
         found.add("organiser")
     return found
 
 
 def may_see_all(community_id: int, user: User) -> bool:
-    return role_in(community_id, user) == Role.ORGANISER
+    return access.role_of(community_id, user) == Role.ORGANISER
 
 
 def load_visible(report_id: int, user: User) -> Report:

@@ -9,10 +9,9 @@ Every action goes through `check()`; nothing else compares statuses to decide wh
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from app.errors import Conflict, Forbidden, register_messages
+from app.errors import register_messages
 from app.i18n import N_
+from app.statemachine import Lifecycle, Transition, t
 
 PENDING, ACCEPTED, IN_PROGRESS, RESOLVED, REJECTED, DUPLICATE = (
     "pending", "accepted", "in_progress", "resolved", "rejected", "duplicate")
@@ -23,24 +22,13 @@ ACTION_LABELS = {"file": N_("上报"), "accept": N_("受理"), "reject": N_("不
                  "duplicate": N_("标记重复"), "assign": N_("分办"), "resolve": N_("办结反馈")}
 
 
-@dataclass(frozen=True)
-class Transition:
-    to: str
-    who: frozenset[str]
-
-
-def _t(to: str, *who: str) -> Transition:
-    return Transition(to, frozenset(who))
-
-
 TRANSITIONS: dict[tuple[str, str], Transition] = {
-    (PENDING, "accept"): _t(ACCEPTED, "organiser"),
-    (PENDING, "reject"): _t(REJECTED, "organiser"),
-    (PENDING, "duplicate"): _t(DUPLICATE, "organiser"),
-    (ACCEPTED, "assign"): _t(IN_PROGRESS, "organiser"),
-    (IN_PROGRESS, "resolve"): _t(RESOLVED, "organiser"),
+    (PENDING, "accept"): t(ACCEPTED, "organiser"),
+    (PENDING, "reject"): t(REJECTED, "organiser"),
+    (PENDING, "duplicate"): t(DUPLICATE, "organiser"),
+    (ACCEPTED, "assign"): t(IN_PROGRESS, "organiser"),
+    (IN_PROGRESS, "resolve"): t(RESOLVED, "organiser"),
 }
-ACTIONS = sorted({action for _state, action in TRANSITIONS})
 
 register_messages({
     "report_invalid_transition": N_("该上报当前状态为“{state_label}”，不能执行“{action_label}”。"),
@@ -48,27 +36,7 @@ register_messages({
 })
 
 
-def check(status: str, action: str, relations: set[str]) -> Transition:
-    """Return the transition for `action` from `status` by an actor with `relations`.
-
-    403 when the actor could never take this action; 409 `report_invalid_transition` (naming
-    the current state, also in `errors.status`) when the action is not possible now.
-    """
-    label = ACTION_LABELS.get(action, action)
-    could_ever = any(a == action and t.who & relations for (_s, a), t in TRANSITIONS.items())
-    if not could_ever:
-        raise Forbidden("report_action_not_allowed", action=action, action_label=_(label))
-    transition = TRANSITIONS.get((status, action))
-    if transition is None:
-        raise Conflict("report_invalid_transition", state=status,
-                       state_label=_(STATUS_LABELS[status]), action=action,
-                       action_label=_(label), errors={"status": [status]})
-    if not transition.who & relations:
-        raise Forbidden("report_action_not_allowed", action=action, action_label=_(label))
-    return transition
-
-
-def _(text: str) -> str:
-    from app.i18n import gettext
-
-    return gettext(text)
+LIFECYCLE = Lifecycle(TRANSITIONS, STATUS_LABELS, "report_invalid_transition",
+                      "report_action_not_allowed", action_labels=ACTION_LABELS)
+check = LIFECYCLE.check  # every action goes through it
+ACTIONS = LIFECYCLE.actions

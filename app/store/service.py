@@ -14,7 +14,13 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from app.communities import access
-from app.db import insert_unless_present, utcnow, write_transaction
+from app.db import (
+    change_community_settings,
+    community_settings,
+    insert_unless_present,
+    utcnow,
+    write_transaction,
+)
 from app.errors import Conflict, NotFound, ValidationFailed, register_messages
 from app.extensions import db
 from app.i18n import N_
@@ -295,19 +301,17 @@ def cancel(redemption_id: int, actor_id: int | None, *, reason: str | None = Non
     return redemption
 
 
+DEFAULT_SETTINGS = {"redemption_expiry_days": 30}
+
+
 def expiry_days(community_id: int) -> int:
-    settings = db.session.get(StoreSettings, community_id)
-    return settings.redemption_expiry_days if settings else 30
+    return community_settings(db.session, StoreSettings, community_id,
+                              DEFAULT_SETTINGS)["redemption_expiry_days"]
 
 
 def update_settings(community_id: int, data: dict) -> dict:
-    settings = db.session.get(StoreSettings, community_id)
-    if settings is None:
-        settings = StoreSettings(community_id=community_id)
-        db.session.add(settings)
-    settings.redemption_expiry_days = data["redemption_expiry_days"]
-    db.session.flush()
-    return {"redemption_expiry_days": settings.redemption_expiry_days}
+    return change_community_settings(db.session, StoreSettings, community_id, DEFAULT_SETTINGS,
+                                     data)
 
 
 def due_expiry(now: datetime) -> list[int]:

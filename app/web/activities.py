@@ -28,7 +28,7 @@ from app.extensions import db
 from app.i18n import N_, gettext
 from app.localtime import SHANGHAI
 from app.web import session
-from app.web.forms import parse
+from app.web.forms import Form, parse
 from app.web.pages import (
     login_url,
     page_arg,
@@ -129,11 +129,9 @@ def scan(activity_id: int):
         if db.session.get(Activity, activity_id) is None or not service.token_valid(activity_id, token):
             return _scan_refused(activity_id)
         ticket = service.scan_ticket(activity_id)  # the 2 minutes start now, at the scan
-        if session.person() is None:
-            return see_other(url=login_url(f"/a/{activity_id}/checkin?s={ticket}"))
     elif ticket is None or not service.ticket_valid(activity_id, ticket):
         return _scan_refused(activity_id)
-    if session.person() is None:
+    if session.person() is None:  # the ticket, not the token, goes through the login
         return see_other(url=login_url(f"/a/{activity_id}/checkin?s={ticket}"))
     found = access.load(Activity, activity_id)
     body = service.describe(found, current_user.id)
@@ -177,8 +175,6 @@ def checkin_by_code():
     choices = _open_for_me()
     if request.method == "GET":
         return render("activities/code.html", **_context(choices=choices, form=None))
-    from app.web.forms import Form
-
     form = Form(values={"code": request.form.get("code", ""),
                         "activity_id": request.form.get("activity_id", "")})
     chosen = next((c for c in choices if str(c["id"]) == form.values["activity_id"]), None)

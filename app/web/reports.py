@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from flask import flash, g, request
 from flask_jwt_extended import current_user
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.body import takes_uploads
 from app.communities.models import Role
@@ -112,19 +111,11 @@ def file_report():
 def _photo(form: Form) -> photos.CleanPhoto | None:
     """The chosen photo, cleaned; a refusal becomes the photo field's error."""
     try:
-        upload = request.files.get("photo")
-        if upload is None:
-            return None
-        content = photos.read_upload(upload.stream)
-        if not content and not upload.filename:
-            return None
-        return photos.clean(content)
-    except RequestEntityTooLarge:
-        error = photos.too_large()
+        return photos.from_request()
     except APIError as refused:
-        error = refused
-    form.error("photo", message_for(error.slug, **error.params) + gettext("请重新选择照片。"))
-    return None
+        form.error("photo", message_for(refused.slug, **refused.params)
+                   + gettext("请重新选择照片。"))
+        return None
 
 
 # --- my reports and one report ------------------------------------------------------------

@@ -17,7 +17,13 @@ from flask import current_app
 from app.auth.models import User
 from app.communities import access
 from app.communities.models import Membership, Role, VolunteerProfile
-from app.db import paginate, utcnow, write_transaction
+from app.db import (
+    change_community_settings,
+    community_settings,
+    paginate,
+    utcnow,
+    write_transaction,
+)
 from app.errors import Conflict, Forbidden, NotFound, register_messages
 from app.extensions import db
 from app.i18n import N_
@@ -102,35 +108,19 @@ def board_by_token(token: str) -> tuple[Board | None, bool]:
 # --- settings -----------------------------------------------------------------------------
 
 def settings_for(community_id: int) -> dict:
-    found = db.session.get(WishSettings, community_id)
-    if found is None:
-        return dict(DEFAULT_SETTINGS)
-    return {key: getattr(found, key) for key in DEFAULT_SETTINGS}
+    return community_settings(db.session, WishSettings, community_id, DEFAULT_SETTINGS)
 
 
 def update_settings(community_id: int, changes: dict) -> dict:
-    found = db.session.get(WishSettings, community_id)
-    if found is None:
-        found = WishSettings(community_id=community_id, **DEFAULT_SETTINGS)
-        db.session.add(found)
-    for key, value in changes.items():
-        setattr(found, key, value)
-    db.session.flush()
-    return settings_for(community_id)
+    return change_community_settings(db.session, WishSettings, community_id, DEFAULT_SETTINGS,
+                                     changes)
 
 
 # --- relations of an actor to a wish ------------------------------------------------------
 
-def role_in(community_id: int, user: User) -> str | None:
-    if user.is_admin:
-        return Role.ORGANISER.value
-    member = Membership.find(community_id, user.id)
-    return member.role if member else None
-
-
 def relations(wish: Wish, user: User) -> set[str]:
     found: set[str] = set()
-    role = role_in(wish.community_id, user)
+    role = access.role_of(wish.community_id, user)
     if wish.owner_id == user.id:
         found.add("owner")
     if wish.claimer_id == user.id:
@@ -149,7 +139,7 @@ def post_wish(board: Board, author: User, data: dict) -> Wish:
     if not board.enabled:
         raise Conflict("board_closed")
     proxy = data.pop("on_behalf_of", None)
-    role = role_in(board.community_id, author)
+    role = access.role_of(board.community_id, author)
     if proxy is not None and role != Role.ORGANISER:
         raise Forbidden("role_required", roles="社区工作人员")
     if role is None:
