@@ -29,8 +29,33 @@ MAX_ID = 2**31 - 1
 _write_intent: contextvars.ContextVar[bool] = contextvars.ContextVar("write_intent", default=False)
 
 
+# The one clock of the application: every "now" (rows' timestamps, deadlines, the ledger's
+# entries) is read through utcnow(). The demo seeder lives weeks of history in order through
+# the real services by setting it (`frozen_clock`); nothing else may back-date a row.
+_clock: contextvars.ContextVar = contextvars.ContextVar("clock", default=None)
+
+
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    override = _clock.get()
+    return override() if override is not None else datetime.now(UTC)
+
+
+@contextmanager
+def frozen_clock(moment):
+    """Run a block with utcnow() answering `moment` (an aware datetime, or a callable giving one).
+
+    For the demo's history and for tests; contextvars keep it to this thread of work.
+    """
+    if isinstance(moment, datetime):
+        if moment.tzinfo is None:
+            raise ValueError("naive datetime given to frozen_clock")
+        fixed = moment.astimezone(UTC)
+        moment = lambda: fixed  # noqa: E731
+    token = _clock.set(moment)
+    try:
+        yield
+    finally:
+        _clock.reset(token)
 
 
 class UTCDateTime(TypeDecorator):

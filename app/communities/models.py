@@ -68,6 +68,7 @@ class VolunteerProfile(db.Model):
     __tablename__ = "volunteer_profiles"
     __table_args__ = (
         sa.CheckConstraint("status IS NULL OR status IN ('in_service', 'retired')", name="status"),
+        sa.CheckConstraint("public_name IN ('full', 'masked')", name="public_name"),
     )
 
     user_id: Mapped[int] = mapped_column(
@@ -77,6 +78,9 @@ class VolunteerProfile(db.Model):
     status: Mapped[str | None] = mapped_column(sa.String(16))
     skills: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     tags: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    # How the public notice page (公示) names them: "full" (the seeds publish champions' names)
+    # or "masked" (王** — the family name, then one * per remaining character).
+    public_name: Mapped[str] = mapped_column(sa.String(8), default="full", server_default="full")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -92,6 +92,7 @@ class Transfer(db.Model):
         sa.CheckConstraint("requested_amount >= amount", name="amount_within_request"),
         sa.CheckConstraint("source_id <> destination_id", name="distinct_accounts"),
         sa.Index("ix_ledger_transfers_destination_created", "destination_id", "created_at"),
+        sa.Index("ix_ledger_transfers_community_id_created_at", "community_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -74,6 +74,7 @@ class Wish(db.Model):
     __table_args__ = (
         sa.Index("ix_wishes_community_id_status", "community_id", "status"),
         sa.Index("ix_wishes_claimer_id_status", "claimer_id", "status"),
+        sa.Index("ix_wishes_community_id_created_at", "community_id", "created_at"),
         sa.CheckConstraint(
             "status IN ('pending', 'open', 'claimed', 'fulfilled', 'closed', 'rejected', "
             "'cancelled')", name="status"),
@@ -111,6 +112,9 @@ class Wish(db.Model):
     fulfilled_at: Mapped[datetime | None]
     fulfil_note: Mapped[str | None] = mapped_column(sa.String(500))
     rating: Mapped[int | None]
+    # True when the system confirmed it (auto_confirm) with the default rating: such a rating is
+    # no one's judgement, so average satisfaction leaves it out.
+    rating_auto: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     comment: Mapped[str | None] = mapped_column(sa.String(500))
     closed_at: Mapped[datetime | None]
     points_awarded: Mapped[int | None]

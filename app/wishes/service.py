@@ -374,6 +374,7 @@ def auto_confirm(wish_id: int, now: datetime) -> bool:
             return False
         rating = settings_for(wish.community_id)["auto_confirm_rating"]
         wish.rating = rating
+        wish.rating_auto = True
         wish.closed_at = now
         award(wish, rating, None)
         return f"超过 {days} 天未确认，系统按 {rating} 星自动确认"
