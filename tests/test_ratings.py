@@ -11,7 +11,7 @@ from app.db import frozen_clock
 from app.stats.models import DEFAULT_THRESHOLDS
 from app.stats.ratings import rate
 from tests.helpers import assert_error, assert_field_error
-from tests.test_stats import closed_path, live, local
+from tests.stats_helpers import closed_path, live, local
 from tests.wish_helpers import Kit, writing
 
 HOUR = 3600

@@ -7,6 +7,7 @@ from datetime import date
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from app.i18n import F_
 from app.schemas import LocalDateTime, StrictSchema, Text
 from app.stats.models import RATINGS
 
@@ -24,12 +25,12 @@ class PeriodQuerySchema(StrictSchema):
     def sensible(self, data, **_kwargs):
         for key, name in (("from_", "from"), ("to", "to")):
             if key in data and not EARLIEST <= data[key] <= LATEST:
-                raise ma.ValidationError("Give a date between 2000-01-01 and 2100-12-31.", name)
+                raise ma.ValidationError(F_("Give a date between 2000-01-01 and 2100-12-31."), name)
         if "from_" in data and "to" in data:
             if data["to"] < data["from_"]:
-                raise ma.ValidationError("`to` must not be before `from`.", "to")
+                raise ma.ValidationError(F_("`to` must not be before `from`."), "to")
             if (data["to"] - data["from_"]).days > MAX_DAYS:
-                raise ma.ValidationError("Ask for at most ten years at a time.", "to")
+                raise ma.ValidationError(F_("Ask for at most ten years at a time."), "to")
 
 
 class AreaQuerySchema(PeriodQuerySchema):
@@ -38,7 +39,7 @@ class AreaQuerySchema(PeriodQuerySchema):
 
 
 class MonthQuerySchema(StrictSchema):
-    month = fields.String(validate=validate.Regexp(r"^\d{4}-\d{2}$", error="Use YYYY-MM."),
+    month = fields.String(validate=validate.Regexp(r"^\d{4}-\d{2}$", error=F_("Use YYYY-MM.")),
                           metadata={"description": "YYYY-MM (Asia/Shanghai); default this month"})
 
 
