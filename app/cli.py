@@ -92,6 +92,7 @@ def _echo_try_it(logins: dict) -> None:
 
 def register(app: Flask) -> None:
     from app.ledger.cli import register as register_ledger
+    from app.stats.cli import register as register_stats
     from app.store.cli import register as register_store
     from app.wishes.cli import register as register_wishes
 
@@ -100,3 +101,4 @@ def register(app: Flask) -> None:
     register_ledger(app)
     register_wishes(app)
     register_store(app)
+    register_stats(app)

@@ -17,9 +17,7 @@ def register_pages(app: Flask) -> None:
     from app.web import (
         account,
         activities,
-        dashboard,
         organiser,
-        public,
         recovery,
         reports,
         resident,
@@ -35,7 +33,7 @@ def register_pages(app: Flask) -> None:
     app.config["SESSION_COOKIE_SECURE"] = https  # the flash messages' cookie
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     for module in (account, routes, resident, volunteer, store, organiser, recovery, reports,
-                   activities, public, dashboard):
+                   activities):
         app.register_blueprint(module.bp)
     app.jinja_env.globals.update(
         person=person,
