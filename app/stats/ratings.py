@@ -28,7 +28,6 @@ from app.stats import service as stats
 from app.stats.models import (
     BLUE,
     DEFAULT_THRESHOLDS,
-    RATING_LABELS,  # noqa: F401  (re-exported for pages)
     RED,
     YELLOW,
     BoardRating,

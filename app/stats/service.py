@@ -24,7 +24,7 @@ from app.db import dialect_name, utcnow
 from app.errors import ValidationFailed
 from app.extensions import db
 from app.i18n import N_
-from app.ledger.leaderboard import week_start
+from app.ledger.leaderboard import period_bounds, week_start
 from app.ledger.models import EARNING_KINDS, Account, AccountKind, Transfer, TransferKind
 from app.localtime import local_date, midnight_utc
 from app.reports import transitions as report_lifecycle
@@ -49,8 +49,8 @@ def utc_range(start: date, end: date) -> tuple[datetime, datetime]:
 
 
 def month_bounds(month: date) -> tuple[date, date]:
-    first = month.replace(day=1)
-    following = (first + timedelta(days=32)).replace(day=1)
+    """The first and last day (inclusive) of the month containing `month`."""
+    first, following = period_bounds("month", month)
     return first, following - timedelta(days=1)
 
 
