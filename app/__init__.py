@@ -75,6 +75,7 @@ def register_blueprints(app: Flask) -> None:
     from app.activities.routes import blp as activities_blp
     from app.auth.routes import blp as auth_blp
     from app.communities.routes import blp as communities_blp
+    from app.exports.routes import blp as exports_blp
     from app.ledger.routes import blp as ledger_blp
     from app.ops.routes import bp as ops_bp
     from app.reports.routes import blp as reports_blp
@@ -91,6 +92,7 @@ def register_blueprints(app: Flask) -> None:
     api.register_blueprint(reports_blp)
     api.register_blueprint(activities_blp)
     api.register_blueprint(stats_blp)
+    api.register_blueprint(exports_blp)
     app.register_blueprint(ops_bp)
     register_pages(app)
 

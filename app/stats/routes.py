@@ -30,16 +30,6 @@ from app.stats.schemas import (
 blp = Blueprint("stats", __name__, url_prefix="/api/v1",
                 description="The numbers a community runs on: statistics and 红黄蓝 board ratings")
 
-def period(query: dict) -> tuple:
-    """The [from, to] of a query, defaulting to this month so far (to before from → 422)."""
-    today = service.today()
-    start = query.get("from_") or today.replace(day=1)
-    end = query.get("to") or max(today, start)
-    if end < start:  # only `from` was given, and it is in the future
-        end = start
-    return start, end
-
-
 @blp.route("/communities/<int:cid>/stats")
 class CommunityStats(MethodView):
     @login_required
@@ -57,7 +47,7 @@ class CommunityStats(MethodView):
         or impossible range is a 422.
         """
         access.community(cid, Role.ORGANISER)
-        return service.community_stats([cid], *period(query))
+        return service.community_stats([cid], *service.period(query))
 
 
 @blp.route("/communities/<int:cid>/boards/stats")
@@ -68,7 +58,7 @@ class BoardStats(MethodView):
     def get(self, query, cid):
         """Each board's wish figures for a period (organiser)"""
         access.community(cid, Role.ORGANISER)
-        start, end = period(query)
+        start, end = service.period(query)
         return {"from": start.isoformat(), "to": end.isoformat(),
                 "items": service.board_stats(cid, start, end)}
 
@@ -85,7 +75,7 @@ class TeamStats(MethodView):
         members earned in the period.
         """
         access.community(cid, Role.ORGANISER)
-        start, end = period(query)
+        start, end = service.period(query)
         return {"from": start.isoformat(), "to": end.isoformat(),
                 "items": service.team_stats(cid, start, end)}
 
@@ -102,7 +92,7 @@ class AreaStats(MethodView):
         wishes, not an average of medians); `communities` lists each one's figures. Neither
         `street` nor `district`: every community.
         """
-        start, end = period(query)
+        start, end = service.period(query)
         street, district = query.get("street"), query.get("district")
         ids = service.communities_of(street, district)
         return {**service.community_stats(ids, start, end), "street": street,

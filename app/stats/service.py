@@ -48,6 +48,16 @@ def utc_range(start: date, end: date) -> tuple[datetime, datetime]:
     return midnight_utc(start), midnight_utc(end + timedelta(days=1))
 
 
+def period(query: dict) -> tuple:
+    """The [from, to] of a query, defaulting to this month so far (to before from → 422)."""
+    today_ = today()
+    start = query.get("from_") or today_.replace(day=1)
+    end = query.get("to") or max(today_, start)
+    if end < start:  # only `from` was given, and it is in the future
+        end = start
+    return start, end
+
+
 def month_bounds(month: date) -> tuple[date, date]:
     """The first and last day (inclusive) of the month containing `month`."""
     first, following = period_bounds("month", month)
