@@ -55,12 +55,18 @@ def _prompt_password() -> str:
 
 
 @seed_cli.command("demo")
-def seed_demo_command() -> None:
+@click.option("--weeks", type=click.IntRange(0, 52), default=0, show_default=True,
+              help="Also live this many weeks of history up to now (wishes, ratings, reports, "
+                   "activities, redemptions, frozen weeks, closed months); skipped when the "
+                   "community has a history already.")
+def seed_demo_command(weeks: int) -> None:
     """Load a believable demo community (幸福街道 管园村); running it twice changes nothing."""
     from app.demo import seed_demo
 
     with write_transaction(db.session):
-        logins = seed_demo()
+        logins = seed_demo(weeks)
+    if logins["history"] is not None:
+        _echo_history(logins["history"], weeks)
     click.echo("Demo data ready. Log in with any of these (password for all: "
                f"{logins['password']}):")
     for role, phone, name in logins["accounts"]:
@@ -69,6 +75,20 @@ def seed_demo_command() -> None:
     for board_id, name, url in logins["boards"]:
         click.echo(f"  #{board_id} {name}: {url}")
     _echo_try_it(logins)
+
+
+def _echo_history(history: dict, weeks: int) -> None:
+    if history["skipped"]:
+        click.echo("History: skipped (the demo community has wishes or points already).")
+        return
+    states = ", ".join(f"{state} {n}" for state, n in history["wishes"].items())
+    plural = "" if weeks == 1 else "s"
+    click.echo(f"History: {weeks} week{plural}, {history['start']} to {history['end']}")
+    click.echo(f"  wishes: {sum(history['wishes'].values())} ({states})")
+    click.echo(f"  points issued: {history['points_issued']}; reports: {history['reports']}; "
+               f"activities: {history['activities']}; redemptions: {history['redemptions']}")
+    click.echo(f"  weeks frozen: {history['weeks_frozen']}; months closed: "
+               f"{history['months_closed']}")
 
 
 def _echo_try_it(logins: dict) -> None:

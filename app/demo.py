@@ -78,7 +78,9 @@ def _user(phone: str, name: str, password_hash: str, is_admin: bool = False) -> 
     return user
 
 
-def seed_demo() -> dict:
+def seed_demo(weeks: int = 0) -> dict:
+    """The community, its people, teams, boards and rewards; with `weeks`, that many weeks of
+    history lived up to now (app/demo_history.py), unless it has a history already."""
     password = current_app.config["DEMO_PASSWORD"]
     password_hash = hash_password(password)
 
@@ -126,7 +128,12 @@ def seed_demo() -> dict:
                                   description=description))
     db.session.flush()
 
+    history = None
+    if weeks > 0:
+        from app.demo_history import seed_history
+
+        history = seed_history(weeks, password_hash)
     boards = db.session.scalars(sa.select(Board).where(Board.community_id == community.id)
                                 .order_by(Board.id)).all()
     return {"password": password, "accounts": accounts, "community_id": community.id,
-            "boards": [(b.id, b.name, public_url(b)) for b in boards]}
+            "boards": [(b.id, b.name, public_url(b)) for b in boards], "history": history}

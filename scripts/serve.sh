@@ -2,12 +2,15 @@
 # One command from a fresh clone to a running service with demo data on SQLite:
 #   bash scripts/serve.sh
 # Creates .venv, installs, migrates instance/xinyuan.sqlite3 (or DATABASE_URL), seeds the demo
-# community, prints a board page and the demo logins, and serves on http://127.0.0.1:5000.
+# community with eight weeks of history (`flask seed demo --weeks 8`: wishes, ratings, reports,
+# activities, redemptions, frozen weekly champions, closed months; only on the first run),
+# prints a board page and the demo logins, and serves on http://127.0.0.1:5000.
 #   PORT=5050 bash scripts/serve.sh          another port; QR codes and posters encode it
 #   HOST=0.0.0.0 bash scripts/serve.sh       serve the LAN: QR codes carry this machine's LAN
 #                                            address, so a phone on the same Wi-Fi can scan a poster
 #   PUBLIC_BASE_URL=https://… bash …         the address QR codes encode (behind a proxy)
 #   WORKERS=1, EXTRAS=postgres (pip extras to install, e.g. with a PostgreSQL DATABASE_URL)
+#   DEMO_WEEKS=0 bash scripts/serve.sh       the demo community without history (default 8)
 # Ctrl-C stops it.
 set -euo pipefail
 source "$(dirname "$0")/bootstrap.sh" "${EXTRAS:-}"
@@ -50,7 +53,7 @@ export PUBLIC_BASE_URL=${PUBLIC_BASE_URL%/}
 
 mkdir -p instance
 flask db upgrade
-flask seed demo
+flask seed demo --weeks "${DEMO_WEEKS:-8}"
 
 echo
 echo "Serving on ${HOST}:${PORT}; QR codes and posters encode ${PUBLIC_BASE_URL}"

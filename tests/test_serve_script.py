@@ -115,9 +115,14 @@ def test_serve_prints_where_to_start_and_the_qr_codes_encode_its_port(serve):
 
     assert board_qr_text(served.port) == board_url  # the QR says the port served, not 5000
 
+    # Eight weeks of history: the notice page has last week's frozen champion and a closed month.
+    notice = requests.get(f"{origin}/p/guanyuan", timeout=10)
+    assert notice.status_code == 200
+    assert notice.text.count("已定") >= 2 and "尚未结算" not in notice.text
+
 
 def test_serve_on_all_interfaces_puts_the_lan_address_in_the_qr_codes(serve):
-    served = serve(HOST="0.0.0.0")
+    served = serve(HOST="0.0.0.0", DEMO_WEEKS="0")  # addresses, not history: seed no weeks
     if "No LAN address found" in served.output:
         pytest.skip("this machine has no non-loopback IPv4 address")
     board_url = served.printed("board page")

@@ -52,7 +52,7 @@ class MyVolunteerProfile(MethodView):
     @blp.arguments(VolunteerProfileUpdateSchema)
     @blp.response(200, VolunteerProfileSchema)
     def patch(self, changes):
-        """Update my volunteer profile: party member, in service or retired, skills, tags"""
+        """Update my volunteer profile: party member, in service or retired, skills, tags, public name"""
         return service.update_profile(current_user, changes)
 
 

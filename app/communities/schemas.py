@@ -85,6 +85,12 @@ class MemberSchema(StrictSchema):
     created_at = LocalDateTime(dump_only=True)
 
 
+PUBLIC_NAMES = ("full", "masked")
+PUBLIC_NAME_DESCRIPTION = (
+    "how the public notice page /p/<community code> names me: full (the display name, the "
+    "default) or masked (王** — the first character, then one * per remaining character)")
+
+
 class VolunteerProfileUpdateSchema(StrictSchema):
     party_member = StrictBoolean()
     status = fields.String(
@@ -98,6 +104,8 @@ class VolunteerProfileUpdateSchema(StrictSchema):
     )
     tags = fields.List(Text(max_length=16), validate=validate.Length(max=10),
                        metadata={"description": "free tags, at most 10 of 1–16 characters"})
+    public_name = fields.String(validate=validate.OneOf(PUBLIC_NAMES), metadata={
+        "description": PUBLIC_NAME_DESCRIPTION})
 
     @ma.post_load
     def dedupe(self, data, **_kwargs):
@@ -113,6 +121,8 @@ class VolunteerProfileSchema(StrictSchema):
     skills = fields.List(fields.String(), dump_only=True)
     skill_labels = fields.Method("_labels", dump_only=True)
     tags = fields.List(fields.String(), dump_only=True)
+    public_name = fields.String(dump_only=True, metadata={
+        "enum": list(PUBLIC_NAMES), "description": PUBLIC_NAME_DESCRIPTION})
     service_hours = fields.Method("_service_hours", dump_only=True, metadata={
         "type": "number", "description": "志愿时长: hours of completed activities, every community"})
     updated_at = LocalDateTime(dump_only=True)

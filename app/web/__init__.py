@@ -18,6 +18,7 @@ def register_pages(app: Flask) -> None:
         account,
         activities,
         organiser,
+        public,
         recovery,
         reports,
         resident,
@@ -33,7 +34,7 @@ def register_pages(app: Flask) -> None:
     app.config["SESSION_COOKIE_SECURE"] = https  # the flash messages' cookie
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     for module in (account, routes, resident, volunteer, store, organiser, recovery, reports,
-                   activities):
+                   activities, public):
         app.register_blueprint(module.bp)
     app.jinja_env.globals.update(
         person=person,
