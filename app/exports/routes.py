@@ -71,18 +71,33 @@ def export_summary_xlsx(query, cid):
                                    current_user.id)
 
 
-@blp.route("/exports/summary.<any(csv, xlsx):ext>", methods=["GET"])
-@admin_required
-@blp.arguments(AreaExportQuerySchema, location="query")
-@blp.doc(responses={**CSV_DOC, "200": {**CSV_DOC["200"], "content": {
-    **CSV_DOC["200"]["content"], **XLSX_DOC["200"]["content"]}}})
-def export_area_summary(query, ext):
-    """A street's (街道) or district's summary, CSV or xlsx (platform admin)
-
-    The area's figures recomputed over all its communities, then one row per community:
-    counts only, no personal data. Neither `street` nor `district`: every community.
-    """
+def _area_summary(query: dict, ext: str):
     street, district = query.get("street"), query.get("district")
     ids = stats.communities_of(street, district)
     return service.area_summary_response(ids, *export_period(query), ext, current_user.id,
                                          {"street": street, "district": district})
+
+
+@blp.route("/exports/summary.csv", methods=["GET"])
+@admin_required
+@blp.arguments(AreaExportQuerySchema, location="query")
+@blp.doc(responses=CSV_DOC)
+def export_area_summary_csv(query):
+    """A street's (街道) or district's summary as CSV (platform admin)
+
+    The area's figures recomputed over all its communities, then one row per community:
+    counts only, no personal data. Neither `street` nor `district`: every community.
+    """
+    return _area_summary(query, "csv")
+
+
+@blp.route("/exports/summary.xlsx", methods=["GET"])
+@admin_required
+@blp.arguments(AreaExportQuerySchema, location="query")
+@blp.doc(responses=XLSX_DOC)
+def export_area_summary_xlsx(query):
+    """A street's (街道) or district's summary as an Excel workbook (platform admin)
+
+    Sheets 汇总 (the area's figures) and 各社区 (one row per community); no personal data.
+    """
+    return _area_summary(query, "xlsx")
