@@ -220,7 +220,7 @@ def test_an_unknown_table_or_community_is_404(kit):
     ({"from": "2026-13-01"}, "from"), ({"from": "yesterday"}, "from"),
     ({"from": "2026-10-31", "to": "2026-10-01"}, "to"), ({"to": "1999-12-31"}, "to"),
     ({"from": "2000-01-01", "to": "2100-12-31"}, "to"), ({"month": "2026-1"}, "month"),
-    ({"month": "十月"}, "month"), ({"month": "2026-13"}, "month"),
+    ({"month": "十月"}, "month"), ({"month": "2026-13"}, "month"), ({"month": "２０２６-10"}, "month"),
     ({"month": "2026-10", "from": "2026-10-01"}, "month"),
 ])
 def test_bad_periods_are_422_and_nothing_is_recorded(kit, query, field):

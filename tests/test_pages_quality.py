@@ -417,6 +417,11 @@ PAGES = [
     Spec("board-missing", "visitor", "/b/no-such-board", 404),
     Spec("poster", "visitor", "/b/{board}/poster", template="poster.html"),
     Spec("not-found", "visitor", "/no/such/page", 404),
+    Spec("public-notice", "visitor", "/p/guanyuan", template="public/notice.html", small=True),
+    Spec("public-notice-en", "visitor", "/p/guanyuan", lang="en"),
+    Spec("public-notice-signed-in", "volunteer", "/p/guanyuan"),  # the same page: nothing personal
+    Spec("public-poster", "visitor", "/p/guanyuan/poster", template="public/poster.html"),
+    Spec("public-missing", "visitor", "/p/no-such-community", 404),
     # residents
     Spec("resident-home", "resident", "/", small=True),
     Spec("wish-form", "resident", "/b/{board}/wish", template="board/wish_form.html", small=True),
@@ -468,6 +473,10 @@ PAGES = [
     Spec("certificate", "volunteer", "/me/service-hours", template="activities/certificate.html"),
     # organisers
     Spec("organiser-home", "organiser", "/", small=True),
+    Spec("dashboard", "organiser", "/organiser/dashboard", template="organiser/dashboard.html",
+         small=True),
+    Spec("dashboard-bad-month", "organiser", "/organiser/dashboard?month=2026-13", 422),
+    Spec("dashboard-forbidden", "volunteer", "/organiser/dashboard", 403),
     Spec("review", "organiser", "/organiser/review", template="organiser/review.html", small=True),
     Spec("dispatch", "organiser", "/organiser/dispatch", template="organiser/dispatch.html"),
     Spec("assign", "organiser", "/organiser/dispatch/{escalated}", template="organiser/assign.html",
@@ -508,6 +517,7 @@ PAGES = [
     Spec("en-login", "visitor", "/login", lang="en"),
     Spec("en-board", "visitor", "/b/{board}", lang="en"),
     Spec("en-home", "organiser", "/", lang="en"),
+    Spec("en-dashboard", "organiser", "/organiser/dashboard", lang="en"),
     Spec("en-review", "organiser", "/organiser/review", lang="en"),
     Spec("en-counter-member", "organiser", "/organiser/counter?member_code={member_code}",
          lang="en"),
@@ -667,6 +677,7 @@ def test_every_full_page_template_is_scored():
         "errors/page.html", "board/missing.html", "board/replaced.html",  # 403/404/410: axe only
         "organiser/reset_code.html",  # the answer to a POST: axe only (Lighthouse only GETs)
         "activities/_parts.html",  # macros of the activity pages
+        "public/_layout.html",  # the frame of the public pages (no login state, cacheable)
     }
     assert full - not_scored == {spec.template for spec in TEMPLATED}
 

@@ -238,3 +238,37 @@ def test_defaults_to_this_month_so_far(kit):
     with frozen_clock(local("2026-10-20 12:00")):
         body = stats(kit)
     assert (body["from"], body["to"]) == ("2026-10-01", "2026-10-20")
+
+
+def test_the_weekly_and_monthly_series_agree_with_the_stats_of_each_period(kit):
+    """The dashboard's trends (grouped queries, one per figure) give each week and month the
+    same figures as /stats of that week or month; 23:30 on a Sunday is that week's."""
+    from datetime import date
+
+    from app.stats import service
+
+    october(kit)
+    live(kit, "2026-10-18 23:30", closed_path(kit, 2, 30, rating=4))  # a Sunday night
+    live(kit, "2026-10-19 00:30", [(1, "cancel", kit.resident, {})])  # the Monday after
+    with kit.app.app_context():
+        weeks = service.weekly_series(kit.cid, 6, date(2026, 10, 28))
+        months = service.monthly_series(kit.cid, 3, date(2026, 11, 15))
+        expected = []
+        for point in weeks:
+            start = point["week_start"]
+            expected.append(service.community_stats([kit.cid], start, start + timedelta(days=6)))
+        by_month = [service.community_stats([kit.cid], *service.month_bounds(p["month"]))
+                    for p in months]
+    assert [p["week_start"].isoformat() for p in weeks] == [
+        "2026-09-21", "2026-09-28", "2026-10-05", "2026-10-12", "2026-10-19", "2026-10-26"]
+    for point, figures in [*zip(weeks, expected, strict=True), *zip(months, by_month, strict=True)]:
+        assert point["posted"] == figures["wishes"]["posted"]
+        assert point["closed"] == figures["wishes"]["closed"]
+        assert point["completion_rate"] == figures["wishes"]["completion_rate"]
+        assert point["points_issued"] == figures["points"]["issued"]
+        assert point["points_redeemed"] == figures["points"]["redeemed"]
+        assert point["service_hours"] == figures["activities"]["service_hours"]
+    assert [p["posted"] for p in weeks] == [0, 0, 7, 1, 1, 0]
+    assert [p["month"].month for p in months] == [9, 10, 11]
+    assert [p["posted"] for p in months] == [0, 9, 0]
+    assert sum(p["points_issued"] for p in weeks) > 0

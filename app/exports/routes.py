@@ -25,13 +25,6 @@ XLSX_DOC = {"200": {"description": "an Excel workbook: sheets 汇总, 心愿板 
                                                                "format": "binary"}}}}}
 
 
-def export_period(query: dict) -> tuple:
-    """`month=YYYY-MM` as its first and last day, else `from`/`to` (default: this month so far)."""
-    if "month" in query:
-        return stats.month_bounds(stats.parse_month(query["month"]))
-    return stats.period(query)
-
-
 @blp.route("/communities/<int:cid>/exports/<string:table>.csv", methods=["GET"])
 @login_required
 @blp.arguments(ExportQuerySchema, location="query")
@@ -52,7 +45,7 @@ def export_csv(query, cid, table):
     community = access.community(cid, Role.ORGANISER)
     if table not in service.TABLES:
         raise NotFound()
-    return service.export_response(community.id, table, "csv", *export_period(query),
+    return service.export_response(community.id, table, "csv", *service.period_of(query),
                                    current_user.id)
 
 
@@ -67,14 +60,14 @@ def export_summary_xlsx(query, cid):
     `from`/`to`); default this month so far. Written to the audit log.
     """
     community = access.community(cid, Role.ORGANISER)
-    return service.export_response(community.id, "summary", "xlsx", *export_period(query),
+    return service.export_response(community.id, "summary", "xlsx", *service.period_of(query),
                                    current_user.id)
 
 
 def _area_summary(query: dict, ext: str):
     street, district = query.get("street"), query.get("district")
     ids = stats.communities_of(street, district)
-    return service.area_summary_response(ids, *export_period(query), ext, current_user.id,
+    return service.area_summary_response(ids, *service.period_of(query), ext, current_user.id,
                                          {"street": street, "district": district})
 
 

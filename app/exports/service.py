@@ -378,6 +378,13 @@ CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
+def period_of(query: dict) -> tuple[date, date]:
+    """`month=YYYY-MM` as its first and last day, else `from`/`to` (default: this month so far)."""
+    if "month" in query:
+        return stats.month_bounds(stats.parse_month(query["month"]))
+    return stats.period(query)
+
+
 def filename(label: str, start: date, end: date, ext: str) -> str:
     span = start.strftime("%Y-%m") if stats.month_bounds(start) == (start, end) else \
         f"{start.isoformat()}_{end.isoformat()}"

@@ -39,6 +39,7 @@ class Report(db.Model):
     __table_args__ = (
         sa.Index("ix_reports_community_id_status", "community_id", "status"),
         sa.Index("ix_reports_reporter_id_created_at", "reporter_id", "created_at"),
+        sa.Index("ix_reports_community_id_created_at", "community_id", "created_at"),  # stats
         sa.CheckConstraint(
             "status IN ('pending', 'accepted', 'in_progress', 'resolved', 'rejected', "
             "'duplicate')", name="status"),

@@ -70,7 +70,7 @@ def parse_month(text: str | None, field: str = "month") -> date:
         return today().replace(day=1)
     try:
         year, month = text.split("-")
-        if len(year) != 4 or len(month) != 2:
+        if len(year) != 4 or len(month) != 2 or not text.isascii():  # not "２０２６-11"
             raise ValueError
         return date(int(year), int(month), 1)
     except ValueError:
@@ -203,7 +203,10 @@ def _points(community_ids: list[int], start: date, end: date) -> dict:
     rows = db.session.execute(
         sa.select(Transfer.kind, sa.func.sum(Transfer.amount), sa.func.sum(signed))
         .join(destination, destination.id == Transfer.destination_id)
-        .where(Transfer.community_id.in_(community_ids), Transfer.created_at >= low,
+        # A transfer stays inside its community: naming the accounts' community too lets the
+        # database read only its accounts, not every account of the district.
+        .where(Transfer.community_id.in_(community_ids),
+               destination.community_id.in_(community_ids), Transfer.created_at >= low,
                Transfer.created_at < high)
         .group_by(Transfer.kind)).all()
     totals = {kind: (int(total or 0), int(signed_total or 0))
@@ -224,7 +227,8 @@ def _active_volunteers(community_ids: list[int], start: date, end: date) -> sa.S
     low, high = utc_range(start, end)
     earned = (sa.select(Account.user_id.label("user_id"), Account.community_id.label("cid"))
               .join(Transfer, Transfer.destination_id == Account.id)
-              .where(Transfer.community_id.in_(community_ids), Transfer.kind.in_(EARNING),
+              .where(Transfer.community_id.in_(community_ids),
+                     Account.community_id.in_(community_ids), Transfer.kind.in_(EARNING),
                      Transfer.amount > 0, Transfer.created_at >= low, Transfer.created_at < high))
     in_period = sa.or_(sa.and_(Wish.claimed_at >= low, Wish.claimed_at < high),
                        sa.and_(Wish.fulfilled_at >= low, Wish.fulfilled_at < high))
@@ -235,7 +239,8 @@ def _active_volunteers(community_ids: list[int], start: date, end: date) -> sa.S
     return (sa.select(either.c.user_id, either.c.cid)
             .join(Membership, sa.and_(Membership.user_id == either.c.user_id,
                                       Membership.community_id == either.c.cid))
-            .where(Membership.role == Role.VOLUNTEER.value))
+            .where(Membership.community_id.in_(community_ids),
+                   Membership.role == Role.VOLUNTEER.value))
 
 
 def _reports(community_ids: list[int], start: date, end: date, group=None) -> dict:
@@ -255,14 +260,14 @@ def _reports(community_ids: list[int], start: date, end: date, group=None) -> di
 def _activities(community_ids: list[int], start: date, end: date, group=None) -> dict:
     """Activities completed that started in the period: held, attendances, service hours."""
     low, high = utc_range(start, end)
-    attended = (sa.select(SignUp.activity_id, sa.func.count().label("n"),
-                          sa.func.sum(SignUp.half_hours_credited).label("half_hours"))
-                .where(SignUp.status == ATTENDED).group_by(SignUp.activity_id).subquery())
+    # Attendances joined per activity (the sign-ups' (activity, user) index), not summed over
+    # every sign-up of the database first.
     statement, _ = _grouped(sa.select(
-        sa.func.count(Activity.id).label("held"),
-        sa.func.coalesce(sa.func.sum(attended.c.n), 0).label("attendances"),
-        sa.func.coalesce(sa.func.sum(attended.c.half_hours), 0).label("half_hours"),
-    ).select_from(Activity).outerjoin(attended, attended.c.activity_id == Activity.id)
+        sa.func.count(sa.distinct(Activity.id)).label("held"),
+        sa.func.count(SignUp.id).label("attendances"),
+        sa.func.coalesce(sa.func.sum(SignUp.half_hours_credited), 0).label("half_hours"),
+    ).select_from(Activity)
+        .outerjoin(SignUp, sa.and_(SignUp.activity_id == Activity.id, SignUp.status == ATTENDED))
         .where(Activity.community_id.in_(community_ids), Activity.status == COMPLETED,
                Activity.starts_at >= low, Activity.starts_at < high), group)
     return {row.g: {"held": int(row.held), "attendances": int(row.attendances),
@@ -377,25 +382,62 @@ def communities_of(street: str | None, district: str | None) -> list[int]:
 
 # --- series for the dashboard -----------------------------------------------------------------
 
-def _series_point(community_id: int, start: date, end: date) -> dict:
-    wishes = _wish_blocks(_cohort([community_id], start, end)).get(0, empty_wishes())
-    points = _points([community_id], start, end)
-    activities = _activities([community_id], start, end).get(0, _empty_activities())
-    return {"posted": wishes["posted"], "closed": wishes["closed"],
-            "completion_rate": wishes["completion_rate"], "points_issued": points["issued"],
-            "points_redeemed": points["redeemed"],
-            "service_hours": activities["service_hours"]}
+def _bucket(column, bounds: list[datetime]):
+    """Which period a moment falls in: 0 before bounds[1], 1 before bounds[2], …"""
+    return sa.case(*[(column < bound, i) for i, bound in enumerate(bounds[1:-1])],
+                   else_=len(bounds) - 2)
+
+
+def _series(community_id: int, starts: list[date], end: date) -> list[dict]:
+    """The trend figures of consecutive periods (the i-th from starts[i] to the day before the
+    next start; the last to `end`), three grouped queries whatever the number of periods."""
+    bounds = [midnight_utc(start) for start in starts] + [midnight_utc(end + timedelta(days=1))]
+    low, high = bounds[0], bounds[-1]
+    wish_period = _bucket(Wish.created_at, bounds)
+    wishes = {row.g: row for row in db.session.execute(
+        sa.select(wish_period.label("g"), sa.func.count().label("posted"),
+                  _count_if(Wish.status == wish_lifecycle.CLOSED).label("closed"),
+                  _count_if(Wish.status == wish_lifecycle.CANCELLED).label("cancelled"),
+                  _count_if(Wish.status == wish_lifecycle.REJECTED).label("rejected"))
+        .where(Wish.community_id == community_id, Wish.created_at >= low,
+               Wish.created_at < high).group_by(wish_period))}
+    transfer_period = _bucket(Transfer.created_at, bounds)
+    points: dict[int, dict[str, int]] = {}
+    for g, kind, total in db.session.execute(
+            sa.select(transfer_period, Transfer.kind, sa.func.sum(Transfer.amount))
+            .where(Transfer.community_id == community_id,
+                   Transfer.kind.in_([*EARNING, TransferKind.REDEMPTION.value]),
+                   Transfer.created_at >= low, Transfer.created_at < high)
+            .group_by(transfer_period, Transfer.kind)):
+        points.setdefault(g, {})[kind] = int(total or 0)
+    activity_period = _bucket(Activity.starts_at, bounds)
+    hours = dict(db.session.execute(
+        sa.select(activity_period, sa.func.sum(SignUp.half_hours_credited))
+        .join(SignUp, sa.and_(SignUp.activity_id == Activity.id, SignUp.status == ATTENDED))
+        .where(Activity.community_id == community_id, Activity.status == COMPLETED,
+               Activity.starts_at >= low, Activity.starts_at < high)
+        .group_by(activity_period)).all())
+    series = []
+    for i in range(len(starts)):
+        found = wishes.get(i)
+        block = ({"posted": int(found.posted), "closed": int(found.closed),
+                  "cancelled": int(found.cancelled), "rejected": int(found.rejected)}
+                 if found else {"posted": 0, "closed": 0, "cancelled": 0, "rejected": 0})
+        kinds = points.get(i, {})
+        series.append({"posted": block["posted"], "closed": block["closed"],
+                       "completion_rate": completion_rate(block),
+                       "points_issued": sum(kinds.get(k, 0) for k in EARNING),
+                       "points_redeemed": kinds.get(TransferKind.REDEMPTION.value, 0),
+                       "service_hours": int(hours.get(i) or 0) / 2})
+    return series
 
 
 def weekly_series(community_id: int, weeks: int, today_: date | None = None) -> list[dict]:
     """One point per Asia/Shanghai week (Monday first), oldest first, ending this week."""
     current = week_start(today_ or today())
-    series = []
-    for back in range(weeks - 1, -1, -1):
-        start = current - timedelta(days=7 * back)
-        series.append({"week_start": start,
-                       **_series_point(community_id, start, start + timedelta(days=6))})
-    return series
+    starts = [current - timedelta(days=7 * back) for back in range(weeks - 1, -1, -1)]
+    return [{"week_start": start, **point} for start, point in
+            zip(starts, _series(community_id, starts, current + timedelta(days=6)), strict=True)]
 
 
 def monthly_series(community_id: int, months: int, today_: date | None = None) -> list[dict]:
@@ -404,5 +446,5 @@ def monthly_series(community_id: int, months: int, today_: date | None = None) -
     starts = [month]
     for _ in range(months - 1):
         starts.insert(0, previous_month(starts[0]))
-    return [{"month": start, **_series_point(community_id, *month_bounds(start))}
-            for start in starts]
+    return [{"month": start, **point} for start, point in
+            zip(starts, _series(community_id, starts, month_bounds(month)[1]), strict=True)]

@@ -17,6 +17,7 @@ def register_pages(app: Flask) -> None:
     from app.web import (
         account,
         activities,
+        dashboard,
         organiser,
         public,
         recovery,
@@ -34,7 +35,7 @@ def register_pages(app: Flask) -> None:
     app.config["SESSION_COOKIE_SECURE"] = https  # the flash messages' cookie
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     for module in (account, routes, resident, volunteer, store, organiser, recovery, reports,
-                   activities, public):
+                   activities, dashboard, public):
         app.register_blueprint(module.bp)
     app.jinja_env.globals.update(
         person=person,

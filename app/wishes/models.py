@@ -75,6 +75,9 @@ class Wish(db.Model):
         sa.Index("ix_wishes_community_id_status", "community_id", "status"),
         sa.Index("ix_wishes_claimer_id_status", "claimer_id", "status"),
         sa.Index("ix_wishes_community_id_created_at", "community_id", "created_at"),
+        # Who was active in a period (claimed or fulfilled then): statistics, per community.
+        sa.Index("ix_wishes_community_id_claimed_at", "community_id", "claimed_at"),
+        sa.Index("ix_wishes_community_id_fulfilled_at", "community_id", "fulfilled_at"),
         sa.CheckConstraint(
             "status IN ('pending', 'open', 'claimed', 'fulfilled', 'closed', 'rejected', "
             "'cancelled')", name="status"),
