@@ -9,10 +9,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import utcnow
 from app.extensions import db
+from app.i18n import N_
 
 RED, YELLOW, BLUE = "red", "yellow", "blue"
 RATINGS = (RED, YELLOW, BLUE)
-RATING_LABELS = {RED: "红", YELLOW: "黄", BLUE: "蓝"}
+RATING_LABELS = {RED: N_("红"), YELLOW: N_("黄"), BLUE: N_("蓝")}  # msgids: gettext to show
 
 # The documented defaults (README, "红黄蓝"): 红 needs every metric at or past its upper
 # threshold, 蓝 is any metric past its lower one. Time to claim counts the other way: fewer

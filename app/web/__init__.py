@@ -45,7 +45,8 @@ def register_pages(app: Flask) -> None:
         asset=asset,
         html_lang=html_lang,
     )
-    app.jinja_env.filters.update(local=local_time, local_date=local_day, hours=hours)
+    app.jinja_env.filters.update(local=local_time, local_date=local_day, hours=hours,
+                                 rating_word=rating_word)
     register_page_errors(app)
 
 
@@ -81,6 +82,14 @@ def local_time(moment, fmt: str = "%Y-%m-%d %H:%M") -> str:
     from app.localtime import SHANGHAI
 
     return moment.astimezone(SHANGHAI).strftime(fmt) if moment else ""
+
+
+def rating_word(rating: str) -> str:
+    """红, 黄 or 蓝 (in the page's language) for a 红黄蓝 rating slug."""
+    from app.i18n import gettext
+    from app.stats.models import RATING_LABELS
+
+    return gettext(RATING_LABELS[rating])
 
 
 def local_day(moment) -> str:

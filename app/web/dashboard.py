@@ -29,6 +29,7 @@ from app.i18n import N_, gettext
 from app.ledger.leaderboard import leaderboard
 from app.stats import charts, ratings
 from app.stats import service as stats
+from app.stats.models import RATING_LABELS
 from app.web import html_lang
 from app.web.pages import error_page, login_required, page_blueprint, render, role_required
 
@@ -41,7 +42,6 @@ FIRST_MONTH = date(2000, 1, 1)  # before this no community kept records here
 # A chart is an image: its own inline <style> (pygal's) and nothing else — no script, no fetch.
 CHART_POLICY = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
 CHART_CACHE = "private, max-age=300"
-RATING_WORDS = {"red": N_("红"), "yellow": N_("黄"), "blue": N_("蓝")}
 # The exports an organiser downloads (app/exports): (name, extension, label msgid).
 EXPORTS = (
     ("wishes", "csv", N_("心愿明细")),
@@ -106,12 +106,10 @@ def _bad_export(message: str):
 def _month(text: str | None) -> date | None:
     """The month asked for (this month when none); None when it is not a month we have."""
     current = stats.today().replace(day=1)
-    if text is None:
-        return current
-    if not (len(text) == 7 and text.isascii() and text[:4].isdigit() and text[4] == "-"
-            and text[5:].isdigit() and 1 <= int(text[5:]) <= 12):
+    try:
+        month = stats.parse_month(text)
+    except ValidationFailed:
         return None
-    month = date(int(text[:4]), int(text[5:]), 1)
     return month if FIRST_MONTH <= month <= current else None
 
 
@@ -177,7 +175,7 @@ def rating_table(cid: int, month: date, today: date) -> dict:
             board = boards.setdefault(row["board_id"], {
                 "name": row["board_name"], "grid": row["grid_label"], "cells": {}})
             board["cells"][m] = {"rating": row["rating"], "wishes": row["wishes"],
-                                 "word": gettext(RATING_WORDS[row["rating"]])
+                                 "word": gettext(RATING_LABELS[row["rating"]])
                                  if row["rating"] else None}
     return {"columns": columns, "boards": [boards[b] for b in sorted(boards)]}
 
