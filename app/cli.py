@@ -112,6 +112,7 @@ def _echo_try_it(logins: dict) -> None:
 
 def register(app: Flask) -> None:
     from app.ledger.cli import register as register_ledger
+    from app.notifications.cli import register as register_notifications
     from app.stats.cli import register as register_stats
     from app.store.cli import register as register_store
     from app.wishes.cli import register as register_wishes
@@ -122,3 +123,4 @@ def register(app: Flask) -> None:
     register_wishes(app)
     register_store(app)
     register_stats(app)
+    register_notifications(app)

@@ -130,3 +130,21 @@ def check_production_safety(config) -> None:
 # Uploads (report photos): where the local-disk store keeps files, and the largest photo body.
 Config.UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(INSTANCE_DIR / "uploads"))
 Config.MAX_UPLOAD_BYTES = _env_int("MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
+
+
+def _env_list(name: str, default: str) -> list[str]:
+    return [part.strip() for part in os.environ.get(name, default).split(",") if part.strip()]
+
+
+# Webhooks (app/notifications/delivery.py). Only public addresses are connected to, unless a
+# network is allowlisted here (CIDRs, comma-separated; the tests allowlist 127.0.0.1/32).
+Config.WEBHOOK_ALLOWED_NETWORKS = _env_list("WEBHOOK_ALLOWED_NETWORKS", "")
+# Seconds before each retry (±WEBHOOK_JITTER); after the last the delivery is given up.
+Config.WEBHOOK_RETRY_SCHEDULE = [float(s) for s in _env_list(
+    "WEBHOOK_RETRY_SCHEDULE", "10,60,300,1800,7200,21600,43200,86400")]
+Config.WEBHOOK_JITTER = float(os.environ.get("WEBHOOK_JITTER", "0.2"))
+Config.WEBHOOK_TIMEOUT = float(os.environ.get("WEBHOOK_TIMEOUT", "5"))
+# How long a worker's claim on a delivery lasts before another worker may take it again.
+Config.WEBHOOK_LEASE_SECONDS = _env_int("WEBHOOK_LEASE_SECONDS", 60)
+# Seconds between two messages to one group robot (WeCom and DingTalk take about 20 a minute).
+Config.WEBHOOK_ROBOT_SPACING = float(os.environ.get("WEBHOOK_ROBOT_SPACING", "3"))

@@ -49,6 +49,7 @@ from app.extensions import db
 from app.i18n import N_
 from app.ledger import service as ledger
 from app.ledger.models import TransferKind
+from app.notifications import outbox
 
 TOKEN_SECONDS = 120          # a QR (or a screenshot of it) works for 2 minutes
 SCAN_SECONDS = 120           # a scan carried through the login works 2 minutes from the scan
@@ -246,12 +247,14 @@ def update(activity_id: int, changes: dict, actor_id: int) -> Activity:
 
 
 def cancel(activity_id: int, actor_id: int, reason: str | None = None) -> Activity:
-    """Cancel before the start: every sign-up is released (they are told once notifications
-    exist)."""
+    """Cancel before the start: every sign-up is released, and told (the outbox)."""
     activity = _lock(activity_id)
     check(activity.status, "cancel", relations(activity, actor_id))
     now = utcnow()
     _require_not_started(activity, "cancel", now)
+    told = list(db.session.scalars(sa.select(SignUp.user_id).where(
+        SignUp.activity_id == activity.id, SignUp.status.in_([SIGNED_UP, ATTENDED]))))
+    outbox.activity_changed(activity, "activity.cancelled", actor_id, told, note=reason)
     db.session.execute(
         sa.update(SignUp).where(SignUp.activity_id == activity.id,
                                 SignUp.status.in_([SIGNED_UP, ATTENDED]))

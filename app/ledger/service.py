@@ -47,6 +47,7 @@ from app.ledger.models import (
     TransferKind,
 )
 from app.localtime import add_months, local_date, midnight_utc
+from app.notifications import outbox
 
 CATEGORIES = ("wish", "report", "activity")
 LEVELS = (1, 2, 3, 4, 5)
@@ -185,8 +186,24 @@ def transfer(community_id: int, source_id: int, destination_id: int, amount: int
             if kinds[destination_id] == AccountKind.USER.value:
                 _put_into_lots(community_id, destination_id, posted, record, reverses)
             db.session.flush()
+            _tell_holder(community_id, kind, kinds, record)
     _expire_accounts(source_id, destination_id)
     return Posting(record, True)
+
+
+def _tell_holder(community_id: int, kind: TransferKind, kinds: dict[int, str],
+                 record: Transfer) -> None:
+    """Points earned or adjusted are news to their holder (the outbox, same transaction);
+    redemptions, refunds and expiries are told by the store and the reminders instead."""
+    if kind not in EARNING_KINDS and kind != TransferKind.ADJUSTMENT:
+        return
+    credited = kinds[record.destination_id] == AccountKind.USER.value
+    holder = db.session.get(Account, record.destination_id if credited else record.source_id)
+    if holder is None or holder.user_id is None:
+        return
+    outbox.points_moved(community_id, kind.value, holder.user_id,
+                        record.amount if credited else -record.amount, record.memo,
+                        record.id, record.actor_id)
 
 
 def _lock_accounts(community_id: int, *account_ids: int) -> dict[int, str]:

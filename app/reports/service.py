@@ -27,6 +27,7 @@ from app.extensions import db
 from app.i18n import N_, gettext
 from app.ledger import service as ledger
 from app.ledger.models import TransferKind
+from app.notifications import outbox
 from app.reports import transitions as lifecycle
 from app.reports.models import CATEGORIES, Report, ReportEvent, ReportSettings
 from app.reports.photos import CleanPhoto
@@ -119,6 +120,7 @@ def file_report(community_id: int, reporter: User, data: dict,
     if photo is not None:
         _attach_photo(report, photo)
     _event(report, reporter, "file", None, lifecycle.PENDING)
+    outbox.report_changed(report, "report.filed", reporter.id)
     db.session.flush()
     return report
 
@@ -175,6 +177,8 @@ def act(report_id: int, action: str, actor: User, **payload) -> Report:
     report.status = transition.to
     report.updated_at = utcnow()
     _event(report, actor, action, before, transition.to, note=note)
+    if action in outbox.REPORT_ACTIONS:
+        outbox.report_changed(report, outbox.REPORT_ACTIONS[action], actor.id, note=note)
     audit.record(report.community_id, actor.id, f"report.{action}",
                  subject_user_id=report.reporter_id, report_id=report.id, note=note)
     db.session.flush()

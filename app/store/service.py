@@ -27,6 +27,7 @@ from app.i18n import N_
 from app.ledger import service as ledger
 from app.ledger.models import TransferKind
 from app.localtime import local_date, midnight_utc
+from app.notifications import outbox
 from app.store.models import (
     AWAITING_PICKUP,
     CANCELLED,
@@ -136,6 +137,9 @@ def redeem(reward_id: int, user_id: int, quantity: int, actor_id: int, *,
     )
     if at_counter:
         _mark_fulfilled(redemption, actor_id, now)
+    # Handed over at the counter there and then: the holder hears it is done, the staff nothing.
+    outbox.redemption_changed(
+        redemption, "redemption.fulfilled" if at_counter else "redemption.created", actor_id)
     db.session.flush()
     db.session.expire(reward)
     return redemption
@@ -240,6 +244,7 @@ def fulfil(redemption_id: int, pickup_code: str | None, actor_id: int) -> Redemp
     if needs_code and not _code_matches(redemption, pickup_code):
         _count_wrong_code(redemption, now)
     _mark_fulfilled(redemption, actor_id, now)
+    outbox.redemption_changed(redemption, "redemption.fulfilled", actor_id)
     db.session.flush()
     return redemption
 
@@ -297,6 +302,7 @@ def cancel(redemption_id: int, actor_id: int | None, *, reason: str | None = Non
         memo=f"退还：{redemption.reward_name} × {redemption.quantity}", actor_id=actor_id,
         reverses=debit_key(redemption.id),
     )
+    outbox.redemption_changed(redemption, "redemption.cancelled", actor_id, note=reason)
     db.session.flush()
     return redemption
 

@@ -29,6 +29,7 @@ from app.extensions import db
 from app.i18n import N_
 from app.ledger import service as ledger
 from app.ledger.models import TransferKind
+from app.notifications import outbox
 from app.wishes import transitions as lifecycle
 from app.wishes.models import (
     CATEGORIES,
@@ -191,11 +192,12 @@ def act(wish_id: int, action: str, actor: User, *, expected_status: str | None =
     relation_set = relations(wish, actor)
     transition = lifecycle.check(wish.status, action, relation_set)
     proxy = lifecycle.by_proxy(transition, relation_set)
-    before = wish.status
+    before, former_claimer_id = wish.status, wish.claimer_id
     note = ACTIONS[action](wish, actor, **payload)
     wish.status = transition.to
     wish.updated_at = utcnow()
-    _event(wish, actor, action, before, transition.to, note=note, by_proxy=proxy)
+    _event(wish, actor, action, before, transition.to, note=note, by_proxy=proxy,
+           former_claimer_id=former_claimer_id)
     db.session.flush()
     return wish
 
@@ -322,12 +324,16 @@ ACTIONS = {
 
 
 def _event(wish: Wish, actor: User | None, action: str, before: str | None, after: str, *,
-           note: str | None = None, by_proxy: bool = False) -> None:
+           note: str | None = None, by_proxy: bool = False,
+           former_claimer_id: int | None = None) -> None:
+    """A step on the wish's timeline, and the outbox event (notifications, webhooks) it is."""
     db.session.add(WishEvent(wish_id=wish.id, community_id=wish.community_id,
                              actor_id=actor.id if actor else None, action=action,
                              from_status=before, to_status=after,
                              note=note[:500] if note else None, by_proxy=by_proxy,
                              created_at=utcnow()))
+    outbox.wish_changed(wish, action, actor.id if actor else None, note=note,
+                        former_claimer_id=former_claimer_id)
 
 
 # --- deadlines: `flask wishes tick` -------------------------------------------------------
@@ -338,13 +344,14 @@ def _system_step(wish_id: int, action: str, apply) -> bool:
     if (wish.status, action) not in lifecycle.TRANSITIONS:
         return False
     transition = lifecycle.TRANSITIONS[(wish.status, action)]
-    before = wish.status
+    before, former_claimer_id = wish.status, wish.claimer_id
     note = apply(wish)
     if note is False:
         return False
     wish.status = transition.to
     wish.updated_at = utcnow()
-    _event(wish, None, action, before, transition.to, note=note)
+    _event(wish, None, action, before, transition.to, note=note,
+           former_claimer_id=former_claimer_id)
     db.session.flush()
     return True
 
