@@ -77,6 +77,8 @@ def register_blueprints(app: Flask) -> None:
     from app.communities.routes import blp as communities_blp
     from app.exports.routes import blp as exports_blp
     from app.ledger.routes import blp as ledger_blp
+    from app.notifications.routes import blp as notifications_blp
+    from app.notifications.webhook_routes import blp as webhooks_blp
     from app.ops.routes import bp as ops_bp
     from app.reports.routes import blp as reports_blp
     from app.stats.routes import blp as stats_blp
@@ -93,6 +95,8 @@ def register_blueprints(app: Flask) -> None:
     api.register_blueprint(activities_blp)
     api.register_blueprint(stats_blp)
     api.register_blueprint(exports_blp)
+    api.register_blueprint(notifications_blp)
+    api.register_blueprint(webhooks_blp)
     app.register_blueprint(ops_bp)
     register_pages(app)
 

@@ -440,3 +440,56 @@ def test_the_remind_command_runs(app):
     result = app.test_cli_runner().invoke(args=["notifications", "remind"])
     assert result.exit_code == 0, result.output
     assert "points_expiring=0" in result.output
+
+
+def test_group_messages_carry_no_personal_data(kit, app):
+    from app.communities.models import Community
+    from app.notifications import delivery
+    from app.notifications.models import Delivery, Event, Webhook
+
+    with writing(app) as session:
+        session.add(Webhook(community_id=kit.cid, name="工作群", format="wecom",
+                            url="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k",
+                            events=["wish.posted", "wish.disputed", "wish.claimed"]))
+    wid = kit.post_wish(title="楼道灯坏了 电话13812345678",
+                        description="晚上看不见，我家老人摔过一次")["id"]
+    kit.do(wid, "approve", kit.organiser)
+    kit.do(wid, "claim", kit.volunteer)
+    kit.do(wid, "fulfil", kit.volunteer)
+    kit.do(wid, "dispute", kit.resident, reason="502 室门口还是黑的，打 13900001111")
+    with reading(app) as session:
+        rows = session.execute(sa.select(Event, Community).join(Delivery)
+                               .join(Community, Community.id == Event.community_id)
+                               .order_by(Event.id)).all()
+        texts = [delivery.markdown(delivery.Message.of(e, c)) for e, c in rows]
+        types = [e.type for e, _c in rows]
+    assert types == ["wish.posted", "wish.claimed", "wish.disputed"]
+    assert texts[0].startswith("【心愿】新心愿 · 远创樾府 3 栋 · 维修：楼道灯坏了 电话138****5678")
+    assert kit.volunteer.display_name in texts[1]  # display names are fine
+    for text in texts:
+        for private in ("13812345678", "13900001111", "502", "摔过", "远创樾府 3 栋 502 室"):
+            assert private not in text, (private, text)
+
+
+def test_the_notifications_package_imports_no_page_and_domains_only_the_outbox():
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "app"
+
+    def imports(path: Path) -> set[str]:
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                found.add(node.module)
+                found.update(f"{node.module}.{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+        return found
+
+    for path in (root / "notifications").glob("*.py"):
+        assert not {m for m in imports(path) if m.startswith("app.web")}, path
+    for domain in ("wishes", "ledger", "store", "reports", "activities"):
+        used = {m for m in imports(root / domain / "service.py")
+                if m.startswith("app.notifications")}
+        assert used == {"app.notifications", "app.notifications.outbox"}, (domain, used)

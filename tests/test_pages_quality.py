@@ -233,7 +233,27 @@ def _fill(api: Api, seeded: dict, move: Callable[[int, timedelta], None]) -> dic
     world["replaced_board"] = moved["token"]
     _reports(api, world, cid, organiser, volunteer)
     _activities(api, world, cid, organiser, volunteer, volunteer_2, move)
+    _webhooks(api, world, cid, organiser, resident)
     return world
+
+
+def _webhooks(api, world: dict, cid: int, organiser: str, resident: str) -> None:
+    """A WeCom group robot and a json webhook; a wish posted after them leaves a pending
+    delivery in each one's table. The robot's host does not resolve (.invalid): the test
+    message's answer is a refusal shown in words, and nothing leaves the machine."""
+    robot = api.call(organiser, "POST", f"/communities/{cid}/webhooks", {
+        "name": "居委会工作群", "format": "wecom",
+        "url": "https://qyapi.weixin.invalid/cgi-bin/webhook/send?key=693a91f6-7aaa-4bc4",
+        "events": ["wish.posted", "wish.disputed", "report.filed"],
+        "quiet_start": "22:00", "quiet_end": "07:00"}, status=201)
+    api.call(organiser, "POST", f"/communities/{cid}/webhooks", {
+        "name": "社区信息系统", "format": "json", "url": "https://hooks.example.invalid/xinyuan",
+        "events": ["wish.posted", "points.awarded"], "secret": "a-long-test-secret"}, status=201)
+    board_id = api.call(organiser, "GET", f"/communities/{cid}/boards")["items"][0]["id"]
+    api.call(resident, "POST", f"/boards/{board_id}/wishes", {
+        "title": "楼道灯不亮", "category": "repair", "description": "3 楼的灯坏了一周了。"},
+        status=201)
+    world["webhook"] = robot["id"]
 
 
 def _photo_jpeg() -> bytes:
@@ -513,6 +533,17 @@ PAGES = [
     Spec("activity-manage-done", "organiser", "/organiser/activities/{activity_done}"),
     Spec("checkin-screen", "organiser", "/organiser/activities/{activity_live}/checkin",
          template="activities/screen.html"),
+    # the inbox (the world's people have notifications by then: their wishes moved on)
+    Spec("inbox", "resident", "/me/notifications", template="account/inbox.html", small=True),
+    Spec("inbox-settings", "resident", "/me/notifications/settings",
+         template="account/notification_settings.html"),
+    Spec("webhooks", "organiser", "/organiser/webhooks", template="organiser/webhooks.html",
+         small=True),
+    Spec("webhooks-error", "organiser", "/organiser/webhooks", 422, submit("添加"), small=True),
+    Spec("webhook", "organiser", "/organiser/webhooks/{webhook}",
+         template="organiser/webhook.html", small=True),
+    Spec("webhook-error", "organiser", "/organiser/webhooks/{webhook}", 422,
+         submit("保存修改", {"接收地址": "ftp://example.org/"})),
     # in English
     Spec("en-login", "visitor", "/login", lang="en"),
     Spec("en-board", "visitor", "/b/{board}", lang="en"),
@@ -524,6 +555,7 @@ PAGES = [
     Spec("en-points", "volunteer", "/me/points", lang="en"),
     Spec("en-my-reports", "volunteer", "/me/reports", lang="en"),
     Spec("en-activity-manage", "organiser", "/organiser/activities/{activity_live}", lang="en"),
+    Spec("en-inbox", "resident", "/me/notifications", lang="en"),
 ]
 
 CASES = [pytest.param(spec, PHONE, id=f"{spec.name}@375") for spec in PAGES] + [
@@ -678,6 +710,7 @@ def test_every_full_page_template_is_scored():
         "organiser/reset_code.html",  # the answer to a POST: axe only (Lighthouse only GETs)
         "activities/_parts.html",  # macros of the activity pages
         "public/_layout.html",  # the frame of the public pages (no login state, cacheable)
+        "organiser/_webhook_form.html",  # the fields shared by the webhook pages' two forms
     }
     assert full - not_scored == {spec.template for spec in TEMPLATED}
 

@@ -18,6 +18,7 @@ def register_pages(app: Flask) -> None:
         account,
         activities,
         dashboard,
+        inbox,
         organiser,
         public,
         recovery,
@@ -26,6 +27,7 @@ def register_pages(app: Flask) -> None:
         routes,
         store,
         volunteer,
+        webhooks,
     )
     from app.web.session import csrf_token, person
 
@@ -35,7 +37,7 @@ def register_pages(app: Flask) -> None:
     app.config["SESSION_COOKIE_SECURE"] = https  # the flash messages' cookie
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     for module in (account, routes, resident, volunteer, store, organiser, recovery, reports,
-                   activities, dashboard, public):
+                   activities, dashboard, public, inbox, webhooks):
         app.register_blueprint(module.bp)
     app.jinja_env.globals.update(
         person=person,
