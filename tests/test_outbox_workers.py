@@ -24,7 +24,7 @@ from app.notifications import outbox
 from app.notifications.models import Delivery
 from tests.conftest import ROOT, TEST_SECRET
 from tests.helpers import reading
-from tests.test_webhook_delivery import WISH, Receiver, add_hook
+from tests.webhook_helpers import WISH, Receiver, add_hook
 
 EVENTS = 500
 

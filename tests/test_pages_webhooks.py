@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from tests.helpers import API, reading
 from tests.pages_helpers import post_form, signed_in, text_of
-from tests.test_webhooks_api import DINGTALK, SECRET, WECOM, Receiver
+from tests.webhook_helpers import DINGTALK, SECRET, WECOM, Receiver
 
 FORBIDDEN_WORDS = "这个页面只对本社区的社区工作人员开放"
 
@@ -236,7 +236,7 @@ def receiver(app, monkeypatch):
 
 
 def test_the_test_button_shows_the_receivers_answer(app, client, factory, world, receiver):
-    hook = api_hook(client, factory, world, format="json", url=receiver.url,
+    hook = api_hook(client, factory, world, format="json", url=receiver.url(),
                     events=["wish.posted"], name="自建系统")
     browser = signed_in(client, world.organiser)
     page = browser.get(f"/organiser/webhooks/{hook['id']}")
@@ -247,13 +247,13 @@ def test_the_test_button_shows_the_receivers_answer(app, client, factory, world,
     assert "测试消息已送达" in text and "状态码 200" in text and "毫秒" in text
     assert len(receiver.requests) == 1
 
-    receiver.status, receiver.body = 503, b'{"errcode":1,"errmsg":"busy"}'
+    receiver.answer((503, '{"errcode":1,"errmsg":"busy"}'))
     failed = text_of(post_form(browser, f"/organiser/webhooks/{hook['id']}/test"))
     assert "测试消息没有送达" in failed and "状态码 503" in failed and "错误" in failed
 
 
 def test_the_deliveries_table_and_resending_one(app, client, factory, world, receiver):
-    hook = api_hook(client, factory, world, format="json", url=receiver.url,
+    hook = api_hook(client, factory, world, format="json", url=receiver.url(),
                     events=["wish.posted"])
     org = factory.headers(world.organiser)
     board = client.post(f"{API}/communities/{world.community.id}/boards", headers=org,

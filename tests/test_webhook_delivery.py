@@ -18,8 +18,7 @@ import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, unquote_plus, urlsplit
+from urllib.parse import unquote_plus
 
 import pytest
 import sqlalchemy as sa
@@ -30,80 +29,7 @@ from app.localtime import SHANGHAI
 from app.notifications import delivery, outbox
 from app.notifications.models import Delivery, Webhook
 from tests.helpers import reading
-
-PHONE = "13812345678"
-WISH = {"title": f"楼道灯坏了 请联系{PHONE}", "board": "远创樾府3栋", "category": "维修",
-        "level": 2, "claimer": "王建国",
-        # what a careless caller might put in: it must never leave in a payload
-        "description": "家里只有两位老人", "phone": PHONE, "address": "远创樾府3栋502室",
-        "holder_id": 7}
-HEADLINE = "【心愿】新心愿 · 远创樾府3栋 · 维修：楼道灯坏了 请联系138****5678"
-
-
-# --- a local receiver ---------------------------------------------------------------------
-
-class Receiver:
-    """An HTTP server on 127.0.0.1 that records each POST and answers from a script."""
-
-    OK = (200, '{"errcode":0,"errmsg":"ok"}')
-
-    def __init__(self, delay: float = 0.0):
-        self.requests: list[dict] = []
-        self.script: list[tuple] = []
-        self.delay = delay
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            # headers and body go in two writes; without this, Nagle and delayed ACKs make
-            # every answer wait ~40 ms
-            disable_nagle_algorithm = True
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                parts = urlsplit(self.path)
-                with receiver.lock:
-                    receiver.requests.append({
-                        "path": parts.path, "query": parse_qs(parts.query),
-                        "raw_query": parts.query, "headers": dict(self.headers.items()),
-                        "body": body})
-                    answer = receiver.script.pop(0) if receiver.script else receiver.OK
-                status, text, *rest = answer
-                extra = rest[0] if rest else {}
-                pause = extra.pop("delay", receiver.delay) if isinstance(extra, dict) else 0
-                if pause:
-                    time.sleep(pause)
-                try:
-                    self.send_response(status)
-                    for name, value in extra.items():
-                        self.send_header(name, value)
-                    data = text.encode()
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except OSError:
-                    pass  # the client gave up (a timeout test)
-
-            def log_message(self, *_args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
-                                       daemon=True)
-        self.thread.start()
-
-    def url(self, path: str = "/hook", host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
-
-    def answer(self, *answers: tuple) -> None:
-        self.script.extend(answers)
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+from tests.webhook_helpers import HEADLINE, PHONE, WISH, Receiver, add_hook
 
 
 @pytest.fixture
@@ -151,20 +77,6 @@ def hooks(app, monkeypatch, net, world):
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-def add_hook(app, community_id: int, url: str, fmt: str = "json", *, secret=None,
-             events=("wish.posted", "wish.escalated", "report.filed", "redemption.created"),
-             **fields) -> int:
-    with app.app_context():
-        with write_transaction(db.session) as session:
-            hook = Webhook(community_id=community_id, url=url, format=fmt, events=list(events),
-                           secret=secret, name=fmt, **fields)
-            session.add(hook)
-            session.flush()
-            hook_id = hook.id
-        db.session.remove()
-    return hook_id
-
 
 def emit(app, community_id: int, event_type: str = "wish.posted", data=None,
          subject=("wish", 41)) -> int:

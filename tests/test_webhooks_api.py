@@ -10,17 +10,12 @@ is a 422 naming the field that writes nothing.
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import sqlalchemy as sa
 
 from tests.helpers import API, assert_error, assert_field_error, reading, refuse_each
-
-SECRET = "SECb7e1d2c3a4f5e6d7c8b9a0f1e2d3c4b5a6"
-WECOM = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7aaa-4bc4-97a0-0ec2sifa5aaa"
-DINGTALK = "https://oapi.dingtalk.com/robot/send?access_token=4f2c0b8e9d7a6c5b4a3f2e1d0c9b8a7f"
+from tests.webhook_helpers import DINGTALK, SECRET, WECOM, Receiver
 
 
 def hooks_url(cid: int) -> str:
@@ -349,38 +344,6 @@ def test_the_openapi_document_lists_the_event_types(client):
 
 # --- sending: a receiver on this machine ------------------------------------------------------
 
-class Receiver:
-    """An HTTP server on 127.0.0.1 that records what it is sent and answers `status`/`body`."""
-
-    def __init__(self):
-        self.requests: list[dict] = []
-        self.status, self.body = 200, b'{"errcode":0,"errmsg":"ok"}'
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                receiver.requests.append({"path": self.path, "headers": dict(self.headers),
-                                          "body": self.rfile.read(length)})
-                self.send_response(receiver.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(receiver.body)))
-                self.end_headers()
-                self.wfile.write(receiver.body)
-
-            def log_message(self, *_args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def receiver(app, monkeypatch):
     monkeypatch.setitem(app.config, "WEBHOOK_ALLOWED_NETWORKS", ["127.0.0.1/32"])
@@ -391,7 +354,7 @@ def receiver(app, monkeypatch):
 
 def test_a_test_message_reaches_the_receiver_and_its_answer_is_shown(client, world, org,
                                                                       receiver):
-    hook = make(client, org, world.community.id, url=receiver.url, secret=SECRET)
+    hook = make(client, org, world.community.id, url=receiver.url(), secret=SECRET)
     answer = client.post(f"{API}/webhooks/{hook['id']}/test", headers=org)
     assert answer.status_code == 200, answer.get_json()
     body = answer.get_json()
@@ -400,14 +363,14 @@ def test_a_test_message_reaches_the_receiver_and_its_answer_is_shown(client, wor
     assert len(receiver.requests) == 1 and receiver.requests[0]["path"] == "/hook"
     assert SECRET.encode() not in receiver.requests[0]["body"]
 
-    receiver.status, receiver.body = 500, b'{"error":"down"}'
+    receiver.answer((500, '{"error":"down"}'))
     refused = client.post(f"{API}/webhooks/{hook['id']}/test", headers=org).get_json()
     assert refused["ok"] is False and refused["response_code"] == 500 and refused["error"]
     assert SECRET not in json.dumps(refused)
 
 
 def test_a_refused_address_is_not_tried_by_the_test_message(app, client, world, org, receiver):
-    hook = make(client, org, world.community.id, url=receiver.url)
+    hook = make(client, org, world.community.id, url=receiver.url())
     app.config["WEBHOOK_ALLOWED_NETWORKS"] = []  # the allowlist taken away after it was added
     answer = client.post(f"{API}/webhooks/{hook['id']}/test", headers=org).get_json()
     assert answer["ok"] is False and answer["error"] and receiver.requests == []
@@ -416,7 +379,7 @@ def test_a_refused_address_is_not_tried_by_the_test_message(app, client, world, 
 def test_deliveries_are_listed_recent_first_and_one_may_be_resent(app, client, world, org,
                                                                   factory, receiver):
     cid = world.community.id
-    hook = make(client, org, cid, url=receiver.url, events=["wish.posted"])
+    hook = make(client, org, cid, url=receiver.url(), events=["wish.posted"])
     board = client.post(f"{API}/communities/{cid}/boards", headers=org,
                         json={"name": "3 栋", "location": "东门"}).get_json()
     resident = factory.headers(world.resident)
