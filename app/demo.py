@@ -11,6 +11,7 @@ from flask import current_app
 from app.auth.models import User
 from app.auth.passwords import hash_password
 from app.communities.models import Community, Membership, Role, Team, TeamMember, VolunteerProfile
+from app.communities.service import teams_changed
 from app.extensions import db
 from app.store.models import Reward
 from app.wishes.models import Board
@@ -114,7 +115,8 @@ def seed_demo(weeks: int = 0) -> dict:
             if team_key == key and db.session.get(TeamMember, (team.id, users[phone].id)) is None:
                 db.session.add(TeamMember(team_id=team.id, user_id=users[phone].id,
                                           community_id=community.id))
-    db.session.flush()
+        db.session.flush()
+        teams_changed(community.id, [team.id])
 
     for name, location, grid, auto in BOARDS:
         if db.session.scalar(sa.select(Board.id).where(

@@ -310,7 +310,7 @@ def test_freeze_stores_closed_weeks_and_they_never_change(client, world, app, le
     ledger.adjust(world.resident, 40, base + timedelta(days=2), world.organiser)
     assert ranking(member(client, period="all"))[0] == (1, world.resident.id, 75)
     with app.app_context():  # computed afresh, last week would now have another champion
-        recomputed = leaderboard.live_ranking(world.community.id, LAST_WEEK, THIS_MONDAY,
+        recomputed = leaderboard.live_ranking(world.community.id, "week", LAST_WEEK,
                                               "volunteer", 10)
     assert (recomputed[0]["user_id"], recomputed[0]["points"]) == (world.resident.id, 75)
     # ...but the champion of the closed week stays who it was.
@@ -400,7 +400,7 @@ def test_overlapping_freeze_runs_store_each_week_once(app, world, ledger):
                           (world.other.id, LAST_WEEK)):
             for by in ("volunteer", "team"):
                 expected[cid, week, by] = leaderboard._jsonable(leaderboard.live_ranking(
-                    cid, week, week + timedelta(days=7), by, 100))
+                    cid, "week", week, by, 100))
     assert stored == expected
     assert [r["user_id"] for r in stored[world.community.id, LAST_WEEK, "volunteer"]] == [
         world.resident.id]

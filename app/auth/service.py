@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, g
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 from flask_jwt_extended.config import config as jwt_config
 from flask_jwt_extended.exceptions import JWTExtendedException
@@ -217,6 +217,7 @@ def revoke_family(family_id: str | None, reason: str) -> None:
         .where(TokenFamily.id == family_id, TokenFamily.revoked_at.is_(None))
         .values(revoked_at=utcnow(), revoked_reason=reason)
     )
+    forget_token_holders()
 
 
 def revoke_every_login(user_id: int, reason: str) -> None:
@@ -225,6 +226,7 @@ def revoke_every_login(user_id: int, reason: str) -> None:
         .where(TokenFamily.user_id == user_id, TokenFamily.revoked_at.is_(None))
         .values(revoked_at=utcnow(), revoked_reason=reason)
     )
+    forget_token_holders()
 
 
 def logout(jwt_payload: dict) -> None:
@@ -337,22 +339,40 @@ def _is_staff(user_id: int) -> bool:
         Membership.user_id == user_id, Membership.role == Role.ORGANISER.value))))
 
 
-def is_token_revoked(jwt_payload: dict) -> bool:
-    family_id = jwt_payload.get("fam")
+def token_holder(jwt_payload: dict) -> User | None:
+    """The user a token speaks for, or None when its login was revoked (or is not ours).
+
+    One query answers both questions every authenticated request asks: is the token's family
+    (login) unrevoked, and who is its user. The answer is kept for the request, so the
+    revocation check and the user lookup of flask-jwt-extended share it.
+    """
+    family_id, subject = jwt_payload.get("fam"), jwt_payload.get("sub")
     if not family_id:
-        return True  # every token we issue carries its family; anything else is not ours
-    revoked_at = db.session.execute(
-        sa.select(TokenFamily.revoked_at).where(TokenFamily.id == family_id)
-    ).first()
-    return revoked_at is None or revoked_at[0] is not None
+        return None  # every token we issue carries its family; anything else is not ours
+    cache = g.setdefault("_token_holders", {})
+    if family_id not in cache:
+        try:
+            user_id = int(subject)
+        except (TypeError, ValueError):
+            return None
+        cache[family_id] = db.session.scalar(
+            sa.select(User).join(TokenFamily, TokenFamily.user_id == User.id)
+            .where(TokenFamily.id == family_id, TokenFamily.revoked_at.is_(None),
+                   User.id == user_id))
+    return cache[family_id]
+
+
+def is_token_revoked(jwt_payload: dict) -> bool:
+    return token_holder(jwt_payload) is None
 
 
 def load_user(jwt_payload: dict) -> User | None:
-    try:
-        user_id = int(jwt_payload["sub"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    return db.session.get(User, user_id)
+    return token_holder(jwt_payload)
+
+
+def forget_token_holders() -> None:
+    """A login was revoked in this request: later checks in it must ask the database again."""
+    g.pop("_token_holders", None)
 
 
 def create_admin(phone: str, display_name: str, password: str | None) -> tuple[User, bool]:

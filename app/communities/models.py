@@ -57,9 +57,33 @@ class Membership(TimestampMixin, db.Model):
 
     @classmethod
     def find(cls, community_id: int, user_id: int) -> Membership | None:
-        """The user's membership of the community, if any: the one lookup every module uses."""
-        return db.session.scalar(
-            sa.select(cls).where(cls.community_id == community_id, cls.user_id == user_id))
+        """The user's membership of the community, if any: the one lookup every module uses.
+
+        A request asks it several times (the route's access check, then the service's rules),
+        so the answer is kept in the session until a membership is added or deleted, or the
+        transaction ends.
+        """
+        known = db.session.info.setdefault(_MEMBERSHIPS, {})
+        key = (community_id, user_id)
+        if key not in known:
+            known[key] = db.session.scalar(
+                sa.select(cls).where(cls.community_id == community_id, cls.user_id == user_id))
+        return known[key]
+
+
+_MEMBERSHIPS = "xinyuan.memberships"
+
+
+@sa.event.listens_for(sa.orm.Session, "after_flush")
+def _forget_changed_memberships(session, _context) -> None:
+    if any(isinstance(o, Membership) for o in (*session.new, *session.deleted)):
+        session.info.pop(_MEMBERSHIPS, None)
+
+
+@sa.event.listens_for(sa.orm.Session, "after_commit")
+@sa.event.listens_for(sa.orm.Session, "after_soft_rollback")
+def _forget_memberships(session, *_args) -> None:
+    session.info.pop(_MEMBERSHIPS, None)
 
 
 class VolunteerProfile(db.Model):

@@ -146,6 +146,8 @@ def remove_member(community: Community, user_id: int) -> None:
 
 
 def _leave_teams(community: Community, user_id: int) -> None:
+    teams = list(db.session.scalars(sa.select(TeamMember.team_id).where(
+        TeamMember.community_id == community.id, TeamMember.user_id == user_id)))
     db.session.execute(
         sa.delete(TeamMember).where(
             TeamMember.community_id == community.id, TeamMember.user_id == user_id
@@ -157,6 +159,7 @@ def _leave_teams(community: Community, user_id: int) -> None:
         .values(leader_id=None)
     )
     db.session.expire_all()
+    teams_changed(community.id, teams)
 
 
 # --- volunteer profiles -------------------------------------------------------------------
@@ -200,6 +203,18 @@ def update_profile(user: User, changes: dict) -> VolunteerProfile:
 
 # --- teams --------------------------------------------------------------------------------
 
+# Whatever sums over a team's current members (the leaderboards' team totals) registers a
+# function (community_id, team_ids) here, called after members join or leave; the ledger
+# registers its own, so this module imports no ledger.
+TEAM_CHANGES: list[Callable[[int, list[int]], None]] = []
+
+
+def teams_changed(community_id: int, team_ids: list[int]) -> None:
+    """Members joined or left these teams (already flushed)."""
+    for listener in TEAM_CHANGES:
+        listener(community_id, team_ids)
+
+
 def _require_team_eligible(community: Community, user_id: int, field: str) -> None:
     access.require_member(community.id, user_id, field, Role.VOLUNTEER, Role.ORGANISER)
 
@@ -216,6 +231,7 @@ def create_team(community: Community, name: str, description: str = "",
     if leader_id is not None:
         team.members.append(TeamMember(user_id=leader_id, community_id=community.id))
         db.session.flush()
+        teams_changed(community.id, [team.id])
     return team
 
 
@@ -244,12 +260,15 @@ def update_team(team: Team, changes: dict) -> Team:
         setattr(team, key, value)
     db.session.flush()
     db.session.expire(team, ["leader"])  # leader_id may have changed; reload the relationship
+    teams_changed(team.community_id, [team.id])  # (a new leader joins it)
     return team
 
 
 def delete_team(team: Team) -> None:
+    community_id, team_id = team.community_id, team.id
     db.session.delete(team)
     db.session.flush()
+    teams_changed(community_id, [team_id])
 
 
 def add_team_member(team: Team, user_id: int) -> Team:
@@ -263,6 +282,7 @@ def add_team_member(team: Team, user_id: int) -> Team:
     except sa.exc.IntegrityError:
         db.session.rollback()
         raise Conflict("already_in_team") from None
+    teams_changed(team.community_id, [team.id])
     return team
 
 
@@ -274,3 +294,4 @@ def remove_team_member(team: Team, user_id: int) -> None:
     if team.leader_id == user_id:
         team.leader_id = None
     db.session.flush()
+    teams_changed(team.community_id, [team.id])

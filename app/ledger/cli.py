@@ -1,4 +1,5 @@
-"""`flask ledger verify`, `flask leaderboard freeze` and `flask points expire`."""
+"""`flask ledger verify`, `flask leaderboard rebuild-totals`, `flask leaderboard freeze` and
+`flask points expire`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from flask.cli import AppGroup
 from app.communities.models import Community
 from app.db import write_transaction
 from app.extensions import db
-from app.ledger import leaderboard
+from app.ledger import leaderboard, totals
 from app.ledger import service as ledger
 from app.ledger.verify import verify
 
@@ -34,6 +35,22 @@ def verify_command(code: str | None) -> None:
             click.echo(f"  - {violation}")
     if any(not r.ok for r in reports):
         sys.exit(1)
+
+
+@leaderboard_cli.command("rebuild-totals")
+@click.option("--community", "code", default=None, help="Only the community with this code.")
+def rebuild_totals_command(code: str | None) -> None:
+    """Recompute the leaderboards' totals from the entries (after a bulk import, say)."""
+    query = sa.select(Community.id, Community.code).order_by(Community.id)
+    if code:
+        query = query.where(Community.code == code)
+    communities = db.session.execute(query).all()
+    if code and not communities:
+        raise click.ClickException(f"no community with code {code!r}")
+    for community_id, community_code in communities:
+        with write_transaction(db.session):
+            totals.rebuild(community_id)
+        click.echo(f"{community_code}: leaderboard totals rebuilt")
 
 
 @leaderboard_cli.command("freeze")

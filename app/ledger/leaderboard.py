@@ -13,23 +13,16 @@ from datetime import UTC, date, datetime, timedelta
 import sqlalchemy as sa
 
 from app.auth.models import User
-from app.communities.models import Team, TeamMember
+from app.communities.models import Team
 from app.db import insert_unless_present, utcnow
 from app.extensions import db
+from app.ledger import totals
 from app.ledger.models import (
-    EARNING_KINDS,
-    SOURCES,
-    Account,
-    AccountKind,
     Entry,
     LeaderboardSnapshot,
-    Transfer,
-    TransferKind,
+    LeaderboardTotal,
 )
-from app.localtime import SHANGHAI, local_date, midnight_utc
-
-# Adjustments count (signed): they correct what was earned.
-COUNTED_KINDS = [k.value for k in EARNING_KINDS] + [TransferKind.ADJUSTMENT.value]
+from app.localtime import SHANGHAI, local_date
 
 
 def week_start(day: date) -> date:
@@ -52,84 +45,26 @@ def period_bounds(period: str, on: date) -> tuple[date | None, date | None]:
     return None, None
 
 
-def counted_kinds(source: str | None) -> list[str]:
-    """The transfer kinds a ranking counts: one source's (wish, report, …) or all of them."""
-    return [SOURCES[source].value] if source else COUNTED_KINDS
-
-
-def _volunteer_rows(community_id: int, start: date | None, end: date | None,
-                    source: str | None = None) -> list[dict]:
-    points = sa.func.sum(Entry.amount)
-    wishes = sa.func.sum(sa.case(
-        (sa.and_(Transfer.kind == TransferKind.EARN_WISH.value, Entry.amount > 0), 1), else_=0))
-    statement = (
-        sa.select(Account.user_id, points.label("points"), wishes.label("wishes_fulfilled"),
-                  sa.func.max(Entry.id).label("last_entry_id"),
-                  sa.func.max(Entry.created_at).label("last_earned_at"))
-        .select_from(Entry)
-        .join(Account, Account.id == Entry.account_id)
-        .join(Transfer, Transfer.id == Entry.transfer_id)
-        .where(Entry.community_id == community_id, Account.kind == AccountKind.USER.value,
-               Transfer.kind.in_(counted_kinds(source)))
-        .group_by(Account.user_id)
-        .having(points > 0)
-    )
-    if start is not None:
-        statement = statement.where(Entry.created_at >= midnight_utc(start),
-                                    Entry.created_at < midnight_utc(end))
-    # PostgreSQL's SUM of a bigint is a numeric (a Decimal here), which the frozen snapshot's
-    # JSON column cannot store: points and counts are whole numbers, so make them ints.
-    return [{**r, "points": int(r["points"]), "wishes_fulfilled": int(r["wishes_fulfilled"])}
-            for r in db.session.execute(statement).mappings()]
-
-
-def _rank(rows: list[dict], id_key: str, limit: int) -> list[dict]:
-    rows.sort(key=lambda r: (-r["points"], r["last_entry_id"], r[id_key]))
-    ranked = []
-    for position, row in enumerate(rows[:limit], start=1):
-        row = dict(row)
-        row.pop("last_entry_id")
-        last = row.get("last_earned_at")
-        if isinstance(last, datetime) and last.tzinfo is None:
-            row["last_earned_at"] = last.replace(tzinfo=UTC)
-        ranked.append({"rank": position, **row})
-    return ranked
-
-
-def live_ranking(community_id: int, start: date | None, end: date | None, by: str,
-                 limit: int, source: str | None = None) -> list[dict]:
-    rows = _volunteer_rows(community_id, start, end, source)
-    if by == "team":
-        return _rank(_team_rows(community_id, rows), "team_id", limit)
-    names = dict(db.session.execute(
-        sa.select(User.id, User.display_name).where(User.id.in_([r["user_id"] for r in rows]))
-    ).all()) if rows else {}
-    for row in rows:
-        row["display_name"] = names.get(row["user_id"], "")
-    return _rank(rows, "user_id", limit)
-
-
-def _team_rows(community_id: int, volunteer_rows: list[dict]) -> list[dict]:
-    by_user = {r["user_id"]: r for r in volunteer_rows}
-    teams: dict[int, dict] = {}
-    members = db.session.execute(
-        sa.select(Team.id, Team.name, TeamMember.user_id)
-        .join(TeamMember, TeamMember.team_id == Team.id)
-        .where(Team.community_id == community_id)
-    ).all()
-    for team_id, name, user_id in members:
-        row = by_user.get(user_id)
-        if row is None:
-            continue
-        team = teams.setdefault(team_id, {"team_id": team_id, "display_name": name, "points": 0,
-                                          "wishes_fulfilled": 0, "last_entry_id": 0,
-                                          "last_earned_at": None})
-        team["points"] += row["points"]
-        team["wishes_fulfilled"] += row["wishes_fulfilled"]
-        if row["last_entry_id"] > team["last_entry_id"]:
-            team["last_entry_id"] = row["last_entry_id"]
-            team["last_earned_at"] = row["last_earned_at"]
-    return [t for t in teams.values() if t["points"] > 0]
+def live_ranking(community_id: int, period: str, start: date | None, by: str, limit: int,
+                 source: str | None = None) -> list[dict]:
+    """The top `limit` of a period from its pre-aggregated totals (app/ledger/totals.py): one
+    index range scan, whatever the history's length, and as fresh as the last commit."""
+    named, id_key = (User, "user_id") if by == "volunteer" else (Team, "team_id")
+    total = LeaderboardTotal
+    rows = db.session.execute(
+        sa.select(total.subject_id, named.display_name if by == "volunteer" else named.name,
+                  total.points, total.wishes_fulfilled, Entry.created_at)
+        .join(named, named.id == total.subject_id)
+        .join(Entry, Entry.id == total.last_entry_id)
+        .where(total.community_id == community_id, total.period == period,
+               total.period_start == (start or totals.ALL_TIME),
+               total.source == (source or totals.ALL_SOURCES), total.by == by,
+               total.points > 0)
+        .order_by(total.points.desc(), total.last_entry_id, total.subject_id)
+        .limit(limit)).all()
+    return [{"rank": position, id_key: subject_id, "display_name": name, "points": int(points),
+             "wishes_fulfilled": int(wishes), "last_earned_at": last}
+            for position, (subject_id, name, points, wishes, last) in enumerate(rows, start=1)]
 
 
 def leaderboard(community_id: int, period: str, by: str, limit: int,
@@ -142,7 +77,7 @@ def leaderboard(community_id: int, period: str, by: str, limit: int,
     if period == "week" and end <= today and source is None:
         frozen = db.session.get(LeaderboardSnapshot, (community_id, start, by))
     items = (frozen.ranking[:limit] if frozen
-             else _jsonable(live_ranking(community_id, start, end, by, limit, source)))
+             else _jsonable(live_ranking(community_id, period, start, by, limit, source)))
     return {
         "period": period,
         "by": by,
@@ -172,8 +107,7 @@ def freeze_week(community_id: int, start: date) -> bool:
     for by in ("volunteer", "team"):
         if db.session.get(LeaderboardSnapshot, (community_id, start, by)) is not None:
             continue
-        ranking = _jsonable(live_ranking(community_id, start, start + timedelta(days=7), by,
-                                         limit=100))
+        ranking = _jsonable(live_ranking(community_id, "week", start, by, limit=100))
         # Cron on another server may store the same week at the same moment: the first one
         # stays, and this run neither fails nor overwrites it.
         statement = insert_unless_present(db.session, LeaderboardSnapshot, {

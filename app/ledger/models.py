@@ -236,3 +236,38 @@ class LeaderboardSnapshot(db.Model):
     by: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
     ranking: Mapped[list] = mapped_column(sa.JSON)
     frozen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LeaderboardTotal(db.Model):
+    """Points earned in one period by one volunteer or team: the leaderboards' pre-aggregate.
+
+    One row per (community, period, its first day, source, volunteer-or-team, subject), kept by
+    transfer() in the same transaction as the entries (app/ledger/totals.py), so a ranking is
+    one index range scan of its top rows, however long the history, and always fresh.
+    `period` is week (Monday), month (the 1st) or all (ALL_TIME); `source` a key of SOURCES or
+    "all". A volunteer's row sums the counted entries of their account; a team's row sums the
+    rows of its current members that are above zero (a member's net loss never costs the
+    team). `flask ledger verify` recomputes both from the entries and team_members.
+    """
+
+    __tablename__ = "leaderboard_totals"
+    __table_args__ = (
+        # The ranking: equality on the prefix, then exactly the order the board shows.
+        sa.Index("ix_leaderboard_totals_rank", "community_id", "period", "period_start",
+                 "source", "by", sa.desc("points"), "last_entry_id", "subject_id"),
+        sa.CheckConstraint("period IN ('week', 'month', 'all')", name="period"),
+        sa.CheckConstraint("by IN ('volunteer', 'team')", name="by"),
+    )
+
+    community_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True)
+    period: Mapped[str] = mapped_column(sa.String(5), primary_key=True)
+    period_start: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    source: Mapped[str] = mapped_column(sa.String(12), primary_key=True)
+    by: Mapped[str] = mapped_column(sa.String(9), primary_key=True)
+    subject_id: Mapped[int] = mapped_column(primary_key=True)  # a user id or a team id
+    points: Mapped[int] = mapped_column(sa.BigInteger)
+    wishes_fulfilled: Mapped[int] = mapped_column(sa.Integer)
+    # The latest counted entry: ties rank the earlier achiever first, and its created_at is
+    # the row's last_earned_at.
+    last_entry_id: Mapped[int] = mapped_column(sa.BigInteger)

@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm.util import identity_key
 
 from app import audit
@@ -32,6 +35,7 @@ from app.db import dialect_name, insert_unless_present, utcnow
 from app.errors import Conflict, NotFound, ValidationFailed, register_messages
 from app.extensions import db
 from app.i18n import N_
+from app.ledger import totals
 from app.ledger.models import (
     EARNING_KINDS,
     SOURCE_COLUMN,
@@ -127,13 +131,19 @@ def find_user_account(community_id: int, user_id: int) -> Account | None:
 
 # --- the transfer -------------------------------------------------------------------------
 
-def transfer(community_id: int, source_id: int, destination_id: int, amount: int,
+def transfer(community_id: int, source_id: int | str, destination_id: int | str, amount: int,
              kind: TransferKind | str, key: str, *, memo: str = "",
              actor_id: int | None = None, reverses: str | None = None) -> Posting:
     """Move `amount` points from source to destination for the cause `key`; see module doc.
 
-    `reverses` names the key of the transfer this one undoes (a redemption's refund): the
-    points go back into the lots that transfer took them from, with their original dates.
+    `source_id` and `destination_id` are account ids, or keys of the community's accounts
+    ("user:5", "store"), which the lock itself looks up. `reverses` names the key of the
+    transfer this one undoes (a redemption's refund): the points go back into the lots that
+    transfer took them from, with their original dates.
+
+    A refusal (too few points, a key reused for another cause) raises before this call has
+    written anything, so no savepoint is needed; only when due expiries post first (a
+    community with 积分过期 on) is there work of its own to undo, and a savepoint holds it.
     """
     kind = TransferKind(kind)
     if type(amount) is not int or amount <= 0:
@@ -141,82 +151,109 @@ def transfer(community_id: int, source_id: int, destination_id: int, amount: int
     if source_id == destination_id:
         raise ValueError("a transfer needs two different accounts")
 
-    with db.session.begin_nested():
-        expiry = _expiry_before_debit(community_id, source_id, kind)
-        kinds = _lock_accounts(community_id, source_id, destination_id,
-                               *([expiry[0]] if expiry else []))
-        existing = _find_transfer(community_id, key)
-        if existing is not None:
-            return Posting(_replay(existing, source_id, destination_id, amount, kind), False)
-        if expiry:
+    months = None if kind == TransferKind.EXPIRY else policy_for(community_id)["expiry_months"]
+    expiry_id = expiry_account(community_id) if months is not None else None
+    locked = _lock_accounts(community_id, source_id, destination_id,
+                            *([expiry_id] if expiry_id is not None else []))
+    source_row, destination_row = _row(locked, source_id), _row(locked, destination_id)
+    source_id, destination_id = source_row.id, destination_row.id
+    debits_user = source_row.kind == AccountKind.USER.value
+    expiring = expiry_id is not None and debits_user
+    with db.session.begin_nested() if expiring else nullcontext():
+        balance = source_row.balance
+        if expiring:
             # An expired point is never spent: the account's due expiries post first, in this
             # transaction, under the same lock as the debit.
-            _post_due_expiries(community_id, source_id, expiry[0], expiry[1])
-
+            balance -= _post_due_expiries(community_id, source_id, expiry_id, months)
         posted = amount
         if kind in EARNING_KINDS:
             posted = min(amount, _room_under_daily_cap(community_id, destination_id))
-        record = Transfer(community_id=community_id, key=key, kind=kind.value,
-                          source_id=source_id, destination_id=destination_id,
-                          requested_amount=amount, amount=posted, memo=memo[:200],
-                          actor_id=actor_id, created_at=utcnow())
-        try:
-            with db.session.begin_nested():
-                db.session.add(record)
-                db.session.flush()
-        except sa.exc.IntegrityError:
-            # A concurrent posting of the same key committed first.
-            existing = _find_transfer(community_id, key)
+        if debits_user and balance < posted:
+            existing = _find_transfer(community_id, key)  # a replay is answered, not refused
             if existing is None:
-                raise
+                raise Conflict("insufficient_points")
             return Posting(_replay(existing, source_id, destination_id, amount, kind), False)
-
+        record = db.session.scalar(
+            _insert(Transfer).values(
+                community_id=community_id, key=key, kind=kind.value, source_id=source_id,
+                destination_id=destination_id, requested_amount=amount, amount=posted,
+                memo=memo[:200], actor_id=actor_id, created_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["community_id", "key"])
+            .returning(Transfer))
+        if record is None:
+            # The key has posted before (or a concurrent posting of it committed first).
+            existing = _find_transfer(community_id, key)
+            return Posting(_replay(existing, source_id, destination_id, amount, kind), False)
         if posted > 0:
-            source_after = _move(source_id, -posted, kind)
-            destination_after = _move(destination_id, posted, kind)
-            db.session.add_all([
-                Entry(transfer_id=record.id, community_id=community_id, account_id=source_id,
-                      amount=-posted, balance_after=source_after, created_at=record.created_at),
-                Entry(transfer_id=record.id, community_id=community_id,
-                      account_id=destination_id, amount=posted,
-                      balance_after=destination_after, created_at=record.created_at),
-            ])
-            if kinds[source_id] == AccountKind.USER.value:
+            after = _move(source_id, destination_id, posted, kind)
+            entry_ids = db.session.scalars(
+                sa.insert(Entry).returning(Entry.id, sort_by_parameter_order=True),
+                [{"transfer_id": record.id, "community_id": community_id,
+                  "account_id": account_id, "amount": delta, "balance_after": after[account_id],
+                  "created_at": record.created_at}
+                 for account_id, delta in ((source_id, -posted), (destination_id, posted))]
+            ).all()
+            if debits_user:
                 _take_from_lots(source_id, posted, record, kind)
-            if kinds[destination_id] == AccountKind.USER.value:
+            if destination_row.kind == AccountKind.USER.value:
                 _put_into_lots(community_id, destination_id, posted, record, reverses)
-            db.session.flush()
-            _tell_holder(community_id, kind, kinds, record)
+                db.session.flush()
+            if kind in EARNING_KINDS or kind == TransferKind.ADJUSTMENT:
+                credited = destination_row.kind == AccountKind.USER.value
+                _count_earned(community_id, kind, destination_row if credited else source_row,
+                              posted if credited else -posted,
+                              entry_ids[1] if credited else entry_ids[0], record)
     _expire_accounts(source_id, destination_id)
     return Posting(record, True)
 
 
-def _tell_holder(community_id: int, kind: TransferKind, kinds: dict[int, str],
-                 record: Transfer) -> None:
-    """Points earned or adjusted are news to their holder (the outbox, same transaction);
+def _insert(model):
+    return (postgresql_insert if dialect_name(db.session) == "postgresql"
+            else sqlite_insert)(model)
+
+
+def _count_earned(community_id: int, kind: TransferKind, holder: sa.Row, amount: int,
+                  entry_id: int, record: Transfer) -> None:
+    """Points earned or adjusted (`amount` signed for the holder) count on the leaderboards
+    (their totals, kept here) and are news to their holder (the outbox, same transaction);
     redemptions, refunds and expiries are told by the store and the reminders instead."""
-    if kind not in EARNING_KINDS and kind != TransferKind.ADJUSTMENT:
+    if holder.user_id is None:
         return
-    credited = kinds[record.destination_id] == AccountKind.USER.value
-    holder = db.session.get(Account, record.destination_id if credited else record.source_id)
-    if holder is None or holder.user_id is None:
-        return
-    outbox.points_moved(community_id, kind.value, holder.user_id,
-                        record.amount if credited else -record.amount, record.memo,
+    totals.record(community_id, holder.user_id, kind.value, amount, entry_id, record.created_at)
+    outbox.points_moved(community_id, kind.value, holder.user_id, amount, record.memo,
                         record.id, record.actor_id)
 
 
-def _lock_accounts(community_id: int, *account_ids: int) -> dict[int, str]:
-    """Lock the accounts in id order (no deadlock between transfers); return their kinds."""
-    rows = db.session.execute(
-        sa.select(Account.id, Account.community_id, Account.kind)
-        .where(Account.id.in_(account_ids))
+def _lock_accounts(community_id: int, *accounts: int | str) -> dict[int, sa.Row]:
+    """Lock the accounts (ids or keys) in id order, so no two transfers deadlock; return
+    their id, key, kind, holder and balance by id. An account named by a key that does not
+    exist yet is made first (a user's, on their first debit or credit)."""
+    ids = [a for a in accounts if isinstance(a, int)]
+    keys = [a for a in accounts if isinstance(a, str)]
+    statement = (
+        sa.select(Account.id, Account.key, Account.community_id, Account.kind, Account.user_id,
+                  Account.balance)
+        .where(sa.or_(Account.id.in_(ids),
+                      sa.and_(Account.community_id == community_id, Account.key.in_(keys))))
         .order_by(Account.id)
-        .with_for_update()
-    ).all()
-    if len(rows) != len(set(account_ids)) or any(r.community_id != community_id for r in rows):
+        .with_for_update())
+    rows = {r.id: r for r in db.session.execute(statement)}
+    missing = set(keys) - {r.key for r in rows.values()}
+    if missing:
+        for account_key in missing:
+            kind, _, holder = account_key.partition(":")
+            ensure_account(community_id, AccountKind(kind), int(holder) if holder else None)
+        rows = {r.id: r for r in db.session.execute(statement)}
+    if len(rows) != len(set(accounts)) or any(r.community_id != community_id
+                                               for r in rows.values()):
         raise ValueError("both accounts must exist and belong to the transfer's community")
-    return {r.id: r.kind for r in rows}
+    return rows
+
+
+def _row(locked: dict[int, sa.Row], account: int | str) -> sa.Row:
+    if isinstance(account, int):
+        return locked[account]
+    return next(r for r in locked.values() if r.key == account)
 
 
 def _find_transfer(community_id: int, key: str) -> Transfer | None:
@@ -234,12 +271,14 @@ def _replay(existing: Transfer, source_id: int, destination_id: int, amount: int
     return existing
 
 
-def _move(account_id: int, delta: int, kind: TransferKind) -> int:
-    """Apply one side of a transfer to the stored account; return the balance after it.
+def _move(source_id: int, destination_id: int, points: int, kind: TransferKind) -> dict[int, int]:
+    """Apply both sides of a transfer to the stored accounts in one statement; return the
+    balances after it by account id.
 
     The debit is conditional: a user account's balance never goes below zero, whatever
     interleaving of requests or worker processes (the CHECK constraint backs it).
     """
+    delta = sa.case((Account.id == source_id, -points), else_=points)
     values: dict = {"balance": Account.balance + delta, "entry_count": Account.entry_count + 1}
     if kind in EARNING_KINDS or kind == TransferKind.ADJUSTMENT:
         values["earned_total"] = Account.earned_total + delta
@@ -247,18 +286,17 @@ def _move(account_id: int, delta: int, kind: TransferKind) -> int:
         values[column] = getattr(Account, column) + delta
     elif kind in (TransferKind.REDEMPTION, TransferKind.REFUND):
         values["redeemed_total"] = Account.redeemed_total - delta
-    statement = sa.update(Account).where(Account.id == account_id)
-    if delta < 0:
-        statement = statement.where(
-            sa.or_(Account.kind != AccountKind.USER.value, Account.balance >= -delta)
-        )
-    row = db.session.execute(
-        statement.values(**values).returning(Account.balance),
+    rows = db.session.execute(
+        sa.update(Account)
+        .where(Account.id.in_([source_id, destination_id]),
+               sa.or_(Account.id != source_id, Account.kind != AccountKind.USER.value,
+                      Account.balance >= points))
+        .values(**values).returning(Account.id, Account.balance),
         execution_options={"synchronize_session": False},
-    ).first()
-    if row is None:
+    ).all()
+    if len(rows) != 2:
         raise Conflict("insufficient_points")
-    return row[0]
+    return dict(rows)
 
 
 def _expire_accounts(*account_ids: int) -> None:
@@ -271,23 +309,44 @@ def _expire_accounts(*account_ids: int) -> None:
 # --- lots: first in, first out, and expiry ------------------------------------------------
 
 def _take_from_lots(account_id: int, points: int, record: Transfer, kind: TransferKind) -> None:
-    """Take `points` from the account's oldest lots (first in, first out)."""
-    left = points
-    for lot in db.session.scalars(
-            sa.select(PointsLot).where(PointsLot.account_id == account_id,
-                                       PointsLot.remaining > 0)
-            .order_by(PointsLot.earned_on, PointsLot.id)):
-        take = min(left, lot.remaining)
-        lot.remaining -= take
-        if kind == TransferKind.EXPIRY:
-            lot.expired += take
-        db.session.add(LotUse(lot_id=lot.id, transfer_id=record.id, amount=take))
-        left -= take
-        if left == 0:
-            break
-    if left:
+    """Take `points` from the account's oldest lots (first in, first out), set-based: each
+    open lot's take is what the debit still needs after the older lots, up to what it holds.
+    On PostgreSQL the uses and the lots' update are one statement; SQLite, which has no
+    writing CTE, runs them as two."""
+    running = sa.func.sum(PointsLot.remaining).over(order_by=(PointsLot.earned_on, PointsLot.id))
+    open_lots = (sa.select(PointsLot.id, PointsLot.remaining, running.label("through"))
+                 .where(PointsLot.account_id == account_id, PointsLot.remaining > 0)
+                 .subquery())
+    before = open_lots.c.through - open_lots.c.remaining  # what the older lots hold
+    postgresql = dialect_name(db.session) == "postgresql"
+    least = sa.func.least if postgresql else sa.func.min
+    uses = (sa.insert(LotUse)
+            .from_select(["lot_id", "transfer_id", "amount"],
+                         sa.select(open_lots.c.id, sa.literal(record.id),
+                                   least(open_lots.c.remaining, points - before))
+                         .where(before < points))
+            .returning(LotUse.lot_id, LotUse.amount))
+    expired = kind == TransferKind.EXPIRY
+    if postgresql:
+        taken = uses.cte("taken")
+        statement = (sa.update(PointsLot).where(PointsLot.id == taken.c.lot_id)
+                     .values(remaining=PointsLot.remaining - taken.c.amount,
+                             expired=PointsLot.expired + (taken.c.amount if expired else 0))
+                     .returning(taken.c.amount))
+        took = sum(db.session.scalars(statement, execution_options={
+            "synchronize_session": False}).all())
+    else:
+        took = sum(amount for _lot, amount in db.session.execute(uses))
+        taken = (sa.select(LotUse.lot_id, LotUse.amount)
+                 .where(LotUse.transfer_id == record.id).subquery())
+        db.session.execute(
+            sa.update(PointsLot).where(PointsLot.id == taken.c.lot_id)
+            .values(remaining=PointsLot.remaining - taken.c.amount,
+                    expired=PointsLot.expired + (taken.c.amount if expired else 0)),
+            execution_options={"synchronize_session": False})
+    if took != points:
         # The account's balance covered the debit, so its lots must have: they sum to it.
-        raise RuntimeError(f"account {account_id}: its lots hold {points - left} points, "
+        raise RuntimeError(f"account {account_id}: its lots hold {took} points, "
                            f"not the {points} its balance allowed")
 
 
@@ -305,8 +364,10 @@ def _put_into_lots(community_id: int, account_id: int, points: int, record: Tran
             back = min(left, int(taken))
             if back <= 0:
                 continue
-            lot = db.session.get(PointsLot, lot_id)
-            lot.remaining += back
+            db.session.execute(
+                sa.update(PointsLot).where(PointsLot.id == lot_id)
+                .values(remaining=PointsLot.remaining + back),
+                execution_options={"synchronize_session": False})
             db.session.add(LotUse(lot_id=lot_id, transfer_id=record.id, amount=-back))
             left -= back
     if left:
@@ -333,20 +394,6 @@ def last_expired_earning_day(today: date, months: int) -> date:
     while expiry_date(day, months) > today:
         day -= timedelta(days=1)
     return day
-
-
-def _expiry_before_debit(community_id: int, source_id: int,
-                         kind: TransferKind) -> tuple[int, int] | None:
-    """(the expiry account, the months) when this debit must post due expiries first."""
-    if kind == TransferKind.EXPIRY:
-        return None
-    months = policy_for(community_id)["expiry_months"]
-    if months is None:
-        return None
-    if db.session.scalar(sa.select(Account.kind).where(Account.id == source_id)) != \
-            AccountKind.USER.value:
-        return None
-    return expiry_account(community_id), months
 
 
 def _post_due_expiries(community_id: int, account_id: int, expiry_id: int, months: int,

@@ -1,4 +1,5 @@
-"""`flask ledger verify`: prove the stored balances, entries and lots tell the same story.
+"""`flask ledger verify`: prove the stored balances, entries, lots and leaderboard totals tell
+the same story.
 
 Each check is one aggregate query, so verifying a long history stays a handful of scans.
 """
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 
 from app.communities.models import Community
 from app.extensions import db
+from app.ledger import totals as leaderboard_totals
 from app.ledger.models import (
     SOURCE_COLUMN,
     Account,
@@ -181,4 +183,8 @@ def _verify_community(community: Community) -> CommunityReport:
     ):
         problems.append(f"lot {lot_id}: {amount} points, {remaining} left, but its uses took "
                         f"{used}")
+
+    # 8. The leaderboards' totals equal the entries (volunteers) and the current members'
+    # totals (teams).
+    problems.extend(leaderboard_totals.differences(cid))
     return report
