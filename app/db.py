@@ -19,7 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, registry
 from sqlalchemy.types import TypeDecorator
 
 # Ids are 32-bit integer columns on PostgreSQL; an id parameter past this can match nothing.
@@ -149,6 +149,25 @@ def configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if _write_intent.get() else "BEGIN")
 
 
+_MEMOS = "xinyuan.memos"
+
+
+def transaction_memo(session, name: str) -> dict:
+    """A dict of answers kept for the session's current transaction: emptied when it commits
+    or rolls back (a savepoint's rollback included), so nothing outlives what it read."""
+    return session.info.setdefault(_MEMOS, {}).setdefault(name, {})
+
+
+def forget_memo(session, name: str) -> None:
+    session.info.get(_MEMOS, {}).pop(name, None)
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_memos(session, *_args) -> None:
+    session.info.pop(_MEMOS, None)
+
+
 def dialect_name(session) -> str:
     return session.get_bind().dialect.name
 
@@ -161,11 +180,15 @@ def insert_unless_present(session, model, values: dict, conflict_on: list[str]):
 
 
 def community_settings(session, model, community_id: int, defaults: dict) -> dict:
-    """A domain's settings of one community (its row, or the defaults while it has none)."""
-    found = session.get(model, community_id)
-    if found is None:
-        return dict(defaults)
-    return {key: getattr(found, key) for key in defaults}
+    """A domain's settings of one community (its row, or the defaults while it has none),
+    read once per transaction (a community without a row would otherwise be asked again
+    each time: the identity map cannot remember an absence)."""
+    known = transaction_memo(session, "community_settings")
+    if (model, community_id) not in known:
+        found = session.get(model, community_id)
+        known[model, community_id] = (dict(defaults) if found is None
+                                      else {key: getattr(found, key) for key in defaults})
+    return dict(known[model, community_id])
 
 
 def change_community_settings(session, model, community_id: int, defaults: dict,
@@ -178,6 +201,7 @@ def change_community_settings(session, model, community_id: int, defaults: dict,
     for key, value in changes.items():
         setattr(found, key, value)
     session.flush()
+    forget_memo(session, "community_settings")
     return community_settings(session, model, community_id, defaults)
 
 

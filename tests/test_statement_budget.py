@@ -22,7 +22,10 @@ def counting(app):
     statements: list[str] = []
 
     def listen(_conn, _cursor, statement, _params, _context, _many):
-        statements.append(statement)
+        # SQLite's BEGIN is a statement of ours (app/db.py); PostgreSQL's driver sends its
+        # own without a cursor: neither counts, so both databases count the same work.
+        if not statement.startswith("BEGIN"):
+            statements.append(statement)
 
     with app.app_context():
         engine = db.engine
@@ -56,6 +59,7 @@ def test_points_read(kit, app, world):
     path = f"/me/points?community_id={kit.cid}"
     kit.get(path, world.volunteer)
     n, statements = _count(app, lambda: kit.get(path, world.volunteer))
+    # token, membership, account, pending points, service hours, the policy (expiry)
     _report("GET /me/points", n, statements, 6)
 
 
@@ -64,7 +68,7 @@ def test_ledger_page(kit, app, world):
     path = f"/me/ledger?community_id={kit.cid}"
     kit.get(path, world.volunteer)
     n, statements = _count(app, lambda: kit.get(path, world.volunteer))
-    _report("GET /me/ledger", n, statements, 6)
+    _report("GET /me/ledger", n, statements, 4)  # token, membership, account, the page
 
 
 def test_wish_list(kit, app, world):
@@ -72,7 +76,7 @@ def test_wish_list(kit, app, world):
     path = f"/wishes?community_id={kit.cid}&per_page=20"
     kit.get(path, world.volunteer)
     n, statements = _count(app, lambda: kit.get(path, world.volunteer))
-    _report("GET /wishes", n, statements, 8)
+    _report("GET /wishes", n, statements, 4)  # token, count, the page, the viewer's role
 
 
 def test_leaderboard(kit, app, world):
@@ -80,17 +84,21 @@ def test_leaderboard(kit, app, world):
     path = f"/communities/{kit.cid}/leaderboard?period=week"
     kit.get(path, world.volunteer)
     n, statements = _count(app, lambda: kit.get(path, world.volunteer))
-    _report("GET /leaderboard", n, statements, 4)
+    _report("GET /leaderboard", n, statements, 3)  # token, membership, the top rows
 
 
-def test_claim(kit, app, world):
+def test_claim(kit, app, world, database_kind):
     first, second = kit.make("open"), kit.make("open")
     kit.do(first, "claim", world.volunteer)
     n, statements = _count(app, lambda: kit.act(second, "claim", world.volunteer))
-    _report("POST /wishes/{id}/claim", n, statements, 14)
+    # The token and user; the wish locked; membership; the volunteer's claims serialised
+    # (membership row locked); wish settings; their active claims counted; the timeline
+    # entry; the wish's update; the outbox (PostgreSQL 1, SQLite 3); the timeline read back
+    # and the board's name for the answer; the claimer's contact reveal logged.
+    _report("POST /wishes/{id}/claim", n, statements, 11 if database_kind == "postgresql" else 13)
 
 
-def test_redeem(kit, app, client, factory, world):
+def test_redeem(kit, app, client, factory, world, database_kind):
     org = factory.headers(world.organiser)
     reward = make_reward(client, org, kit.cid, stock=10)
     give_points(app, kit.cid, [world.volunteer.id], 500, world.organiser.id)
@@ -101,4 +109,10 @@ def test_redeem(kit, app, client, factory, world):
                            headers=vol)
     redeem()
     n, statements = _count(app, redeem)
-    _report("POST /rewards/{id}/redeem", n, statements, 10)
+    # The token and user; the reward's stock taken (UPDATE … RETURNING); membership; the
+    # redemption; the points policy (expiry); the two accounts locked; the transfer; both
+    # balances; the two entries; the lots (PostgreSQL: one statement, SQLite: two); the
+    # outbox event with its notifications and webhook deliveries (PostgreSQL: one statement,
+    # SQLite: three).
+    budget = 11 if database_kind == "postgresql" else 14
+    _report("POST /rewards/{id}/redeem", n, statements, budget)

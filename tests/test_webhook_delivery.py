@@ -82,9 +82,8 @@ def emit(app, community_id: int, event_type: str = "wish.posted", data=None,
          subject=("wish", 41)) -> int:
     with app.app_context():
         with write_transaction(db.session):
-            event = outbox.emit(event_type, community_id, subject=subject,
-                                data=dict(WISH if data is None else data))
-            event_id = event.id
+            event_id = outbox.emit(event_type, community_id, subject=subject,
+                                   data=dict(WISH if data is None else data))
         db.session.remove()
     return event_id
 

@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 
 from app import qr
 from app.activities import service
-from app.activities.models import Activity, SignUp
+from app.activities.models import Activity
 from app.activities.schemas import (
     ActivityCreateSchema,
     ActivityQuerySchema,
@@ -61,7 +61,7 @@ class Activities(MethodView):
         access.community(cid)
         statement = service.activities_query(cid, query["when"], query.get("status"))
         page = paginate(db.session, statement, query["page"], query["per_page"])
-        return {**page, "items": [_body(a) for a in page["items"]]}
+        return {**page, "items": service.describe_all(page["items"], current_user.id)}
 
 
 @blp.route("/activities/<int:activity_id>")
@@ -189,8 +189,6 @@ def my_activities(query):
     statement = service.my_signups_query(current_user.id, query.get("community_id"),
                                          query.get("status"))
     page = paginate(db.session, statement, query["page"], query["per_page"])
-    return {**page, "items": [_my_signup(s) for s in page["items"]]}
-
-
-def _my_signup(signup: SignUp) -> dict:
-    return {**service.signup_body(signup), "activity": _body(signup.activity)}
+    activities = service.describe_all([s.activity for s in page["items"]], current_user.id)
+    return {**page, "items": [{**service.signup_body(s), "activity": a}
+                              for s, a in zip(page["items"], activities, strict=True)]}

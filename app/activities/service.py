@@ -103,14 +103,30 @@ def checkin_open(activity: Activity, now: datetime | None = None) -> bool:
 
 def describe(activity: Activity, user_id: int) -> dict:
     """The activity as the API shows it to `user_id` (their own sign-up included)."""
+    return describe_all([activity], user_id)[0]
+
+
+def describe_all(activities: list[Activity], user_id: int) -> list[dict]:
+    """`describe` for a page of activities in two queries, however long the page: the user's
+    sign-ups to all of them at once, and each community's points rules once."""
     now = utcnow()
-    mine = find_signup(activity.id, user_id)
+    ids = [a.id for a in activities]
+    mine = {s.activity_id: s for s in db.session.scalars(
+        sa.select(SignUp).where(SignUp.activity_id.in_(ids), SignUp.user_id == user_id)
+        .execution_options(populate_existing=True))} if ids else {}
+    rules = {cid: {(r["category"], r["level"]): r["points"] for r in ledger.rules_for(cid)}
+             for cid in {a.community_id for a in activities}}
+    return [_describe(a, mine.get(a.id), rules[a.community_id][("activity", a.level)], now)
+            for a in activities]
+
+
+def _describe(activity: Activity, mine: SignUp | None, points: int, now: datetime) -> dict:
     body = {c: getattr(activity, c) for c in (
         "id", "community_id", "title", "description", "place", "starts_at", "ends_at",
         "capacity", "signed_up", "level", "hours", "status", "created_by_id", "created_at",
         "completed_at", "cancelled_at", "cancel_reason")}
     body["places_left"] = max(0, activity.capacity - activity.signed_up)
-    body["points"] = ledger.points_for(activity.community_id, "activity", activity.level)
+    body["points"] = points
     body["started"] = now >= activity.starts_at
     body["checkin_open"] = checkin_open(activity, now)
     body["checkin_opens_at"], body["checkin_closes_at"] = checkin_window(activity)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.auth.models import User
-from app.db import TimestampMixin, utcnow
+from app.db import TimestampMixin, forget_memo, transaction_memo, utcnow
 from app.extensions import db
 from app.i18n import N_
 
@@ -60,10 +60,9 @@ class Membership(TimestampMixin, db.Model):
         """The user's membership of the community, if any: the one lookup every module uses.
 
         A request asks it several times (the route's access check, then the service's rules),
-        so the answer is kept in the session until a membership is added or deleted, or the
-        transaction ends.
+        so the answer is kept for the transaction, until a membership is added or deleted.
         """
-        known = db.session.info.setdefault(_MEMBERSHIPS, {})
+        known = transaction_memo(db.session, _MEMBERSHIPS)
         key = (community_id, user_id)
         if key not in known:
             known[key] = db.session.scalar(
@@ -77,13 +76,7 @@ _MEMBERSHIPS = "xinyuan.memberships"
 @sa.event.listens_for(sa.orm.Session, "after_flush")
 def _forget_changed_memberships(session, _context) -> None:
     if any(isinstance(o, Membership) for o in (*session.new, *session.deleted)):
-        session.info.pop(_MEMBERSHIPS, None)
-
-
-@sa.event.listens_for(sa.orm.Session, "after_commit")
-@sa.event.listens_for(sa.orm.Session, "after_soft_rollback")
-def _forget_memberships(session, *_args) -> None:
-    session.info.pop(_MEMBERSHIPS, None)
+        forget_memo(session, _MEMBERSHIPS)
 
 
 class VolunteerProfile(db.Model):

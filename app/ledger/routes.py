@@ -156,6 +156,6 @@ class Leaderboard(MethodView):
     @blp.response(200, LeaderboardSchema)
     def get(self, query, cid):
         """Points earned this week, month or all time, by volunteer or team (any member)"""
-        access.community(cid)
+        access.require(cid)
         return leaderboard.leaderboard(cid, query["period"], query["by"], query["limit"],
                                        on=query.get("on"), source=query.get("source"))

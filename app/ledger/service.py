@@ -31,7 +31,7 @@ from app import audit
 from app.communities import access
 from app.communities.models import Membership
 from app.communities.service import SERVICE_HOURS, service_hours  # noqa: F401  (re-exported)
-from app.db import dialect_name, insert_unless_present, utcnow
+from app.db import dialect_name, forget_memo, insert_unless_present, transaction_memo, utcnow
 from app.errors import Conflict, NotFound, ValidationFailed, register_messages
 from app.extensions import db
 from app.i18n import N_
@@ -186,13 +186,15 @@ def transfer(community_id: int, source_id: int | str, destination_id: int | str,
             return Posting(_replay(existing, source_id, destination_id, amount, kind), False)
         if posted > 0:
             after = _move(source_id, destination_id, posted, kind)
-            entry_ids = db.session.scalars(
-                sa.insert(Entry).returning(Entry.id, sort_by_parameter_order=True),
-                [{"transfer_id": record.id, "community_id": community_id,
-                  "account_id": account_id, "amount": delta, "balance_after": after[account_id],
-                  "created_at": record.created_at}
-                 for account_id, delta in ((source_id, -posted), (destination_id, posted))]
-            ).all()
+            # One multi-row INSERT; RETURNING names each entry's account, since a database
+            # need not return the rows in the order they were given.
+            entry_ids = {account: entry for entry, account in db.session.execute(
+                sa.insert(Entry).values([
+                    {"transfer_id": record.id, "community_id": community_id,
+                     "account_id": account_id, "amount": delta,
+                     "balance_after": after[account_id], "created_at": record.created_at}
+                    for account_id, delta in ((source_id, -posted), (destination_id, posted))])
+                .returning(Entry.id, Entry.account_id))}
             if debits_user:
                 _take_from_lots(source_id, posted, record, kind)
             if destination_row.kind == AccountKind.USER.value:
@@ -202,7 +204,7 @@ def transfer(community_id: int, source_id: int | str, destination_id: int | str,
                 credited = destination_row.kind == AccountKind.USER.value
                 _count_earned(community_id, kind, destination_row if credited else source_row,
                               posted if credited else -posted,
-                              entry_ids[1] if credited else entry_ids[0], record)
+                              entry_ids[destination_id if credited else source_id], record)
     _expire_accounts(source_id, destination_id)
     return Posting(record, True)
 
@@ -501,10 +503,19 @@ def setup_community(community_id: int) -> None:
                 db.session.add(PointsRule(community_id=community_id, category=category,
                                           level=level, points=value))
     db.session.flush()
+    _forget_rules()
 
 
 def rules_for(community_id: int) -> list[dict]:
-    """The full (category, level) → points table; defaults fill any missing row."""
+    """The full (category, level) → points table; defaults fill any missing row. Read once
+    per transaction (pending points ask it per level)."""
+    known = transaction_memo(db.session, "points_rules")
+    if community_id not in known:
+        known[community_id] = _read_rules(community_id)
+    return known[community_id]
+
+
+def _read_rules(community_id: int) -> list[dict]:
     table = {(c, lv): pts for c, pts_by_level in DEFAULT_RULES.items()
              for lv, pts in zip(LEVELS, pts_by_level, strict=True)}
     for rule in db.session.scalars(
@@ -515,11 +526,20 @@ def rules_for(community_id: int) -> list[dict]:
 
 
 def policy_for(community_id: int) -> dict:
-    policy = db.session.get(PointsPolicy, community_id)
-    if policy is None:
-        return dict(DEFAULT_POLICY)
-    return {**{f"factor_{n}": v for n, v in policy.factors().items()},
-            "daily_earn_cap": policy.daily_earn_cap, "expiry_months": policy.expiry_months}
+    """The community's factors, daily cap and expiry, read once per transaction (every
+    transfer asks)."""
+    known = transaction_memo(db.session, "points_policy")
+    if community_id not in known:
+        policy = db.session.get(PointsPolicy, community_id)
+        known[community_id] = (dict(DEFAULT_POLICY) if policy is None else {
+            **{f"factor_{n}": v for n, v in policy.factors().items()},
+            "daily_earn_cap": policy.daily_earn_cap, "expiry_months": policy.expiry_months})
+    return dict(known[community_id])
+
+
+def _forget_rules() -> None:
+    forget_memo(db.session, "points_rules")
+    forget_memo(db.session, "points_policy")
 
 
 def rules_document(community_id: int) -> dict:
@@ -538,8 +558,14 @@ def points_for(community_id: int, category: str, level: int) -> int:
 
 def wish_award(community_id: int, level: int, rating: int) -> int:
     """Rule points for (wish, level) × the satisfaction factor of the rating, rounded down."""
+    return wish_awards(community_id, rating)[level]
+
+
+def wish_awards(community_id: int, rating: int) -> dict[int, int]:
+    """wish_award() of every level at once: level → points (one read of rules and policy)."""
     factor = policy_for(community_id)[f"factor_{rating}"]
-    return points_for(community_id, "wish", level) * factor // 100
+    return {r["level"]: r["points"] * factor // 100 for r in rules_for(community_id)
+            if r["category"] == "wish"}
 
 
 KEEP = object()  # replace_rules: leave this setting as it is
@@ -566,6 +592,7 @@ def replace_rules(community_id: int, rules: list[dict], factors: dict[int, int],
     policy.updated_at = utcnow()
     db.session.flush()
     db.session.expire_all()
+    _forget_rules()
     after = {"rules": rules_for(community_id), **policy_for(community_id)}
     audit.record(community_id, actor_id, "points.rules_updated", before=before, after=after)
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 import re
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 
-from app.db import insert_unless_present, utcnow
+from app.db import dialect_name, insert_unless_present, utcnow
 from app.extensions import db
 from app.notifications.catalogue import (
     CLAIMER,
@@ -41,64 +42,98 @@ REPORT_ACTIONS = {"accept": "report.accepted", "resolve": "report.resolved"}
 
 def emit(event_type: str, community_id: int, *, subject: tuple[str, int] | None = None,
          actor_id: int | None = None, parties: dict | None = None, data: dict | None = None,
-         key: str | None = None) -> Event | None:
-    """Write one event, its notifications and its deliveries into the current transaction.
+         key: str | None = None) -> int | None:
+    """Write one event, its notifications and its deliveries into the current transaction;
+    return the event's id.
 
     `parties` maps the catalogue's relations (owner, claimer, holder, …) to user ids (or lists
     of them); organisers are looked up here. With a `key`, an event already written under it
     makes this a no-op (None): reminders tell nobody twice, even from two runs at once.
+
+    Recipients and subscribed webhooks are chosen by the database (INSERT … SELECT), not read
+    back first: on PostgreSQL the event, its notifications and its deliveries are one
+    statement (writing CTEs); SQLite, which has none, runs three.
     """
     spec = EVENT_TYPES[event_type]
+    now = utcnow()
     values = {"community_id": community_id, "type": event_type,
               "subject_type": subject[0] if subject else None,
               "subject_id": subject[1] if subject else None, "actor_id": actor_id,
-              "data": _clean(data or {}), "key": key, "created_at": utcnow()}
-    if key is not None:
-        event_id = db.session.execute(
-            insert_unless_present(db.session, Event, values, ["key"]).returning(Event.id)
-        ).scalar()
-        if event_id is None:
-            return None
-        event = db.session.get(Event, event_id)
-    else:
-        event = Event(**values)
-        db.session.add(event)
-        db.session.flush()
+              "data": _clean(data or {}), "key": key, "created_at": now}
+    insert = (insert_unless_present(db.session, Event, values, ["key"]) if key is not None
+              else sa.insert(Event).values(**values)).returning(Event.id)
+    recipients = _recipients(event_type, spec.recipients, community_id, parties or {},
+                             actor_id)
+    if dialect_name(db.session) == "postgresql":
+        event = insert.cte("event")
+        # The event CTE is one row (none when its key was taken): joined to every row.
+        writes = [sa.insert(Delivery).from_select(
+            DELIVERY_COLUMNS, _deliveries(event_type, community_id, event.c.id, now)
+            .join_from(Webhook, event, sa.true())).cte("deliveries")]
+        if recipients is not None:
+            from app.auth.models import User
 
-    people = _recipients(spec.recipients, community_id, parties or {}) - {actor_id}
-    if people:
-        muted = set(db.session.scalars(sa.select(NotificationMute.user_id).where(
-            NotificationMute.event_type == event_type, NotificationMute.user_id.in_(people))))
-        rows = [{"user_id": uid, "event_id": event.id, "created_at": event.created_at}
-                for uid in sorted(people - muted)]
-        if rows:
-            db.session.execute(sa.insert(Notification), rows)
-    hooks = db.session.scalars(sa.select(Webhook).where(
-        Webhook.community_id == community_id, Webhook.enabled.is_(True))).all()
-    rows = [{"webhook_id": hook.id, "event_id": event.id, "status": "pending", "attempts": 0,
-             "next_attempt_at": event.created_at, "created_at": event.created_at}
-            for hook in hooks if event_type in (hook.events or [])]
-    if rows:
-        db.session.execute(sa.insert(Delivery), rows)
-    return event
+            writes.append(sa.insert(Notification).from_select(
+                NOTIFICATION_COLUMNS, recipients.add_columns(event.c.id, sa.literal(now, _AT))
+                .join_from(User, event, sa.true())).cte("notifications"))
+        return db.session.scalar(sa.select(event.c.id).add_cte(*writes))
+    event_id = db.session.scalar(insert)
+    if event_id is None:
+        return None
+    if recipients is not None:
+        db.session.execute(sa.insert(Notification).from_select(
+            NOTIFICATION_COLUMNS,
+            recipients.add_columns(sa.literal(event_id), sa.literal(now, _AT))))
+    db.session.execute(sa.insert(Delivery).from_select(
+        DELIVERY_COLUMNS, _deliveries(event_type, community_id, sa.literal(event_id), now)))
+    return event_id
 
 
-def _recipients(relations: tuple[str, ...], community_id: int, parties: dict) -> set[int]:
+NOTIFICATION_COLUMNS = ["user_id", "event_id", "created_at"]
+DELIVERY_COLUMNS = ["webhook_id", "event_id", "status", "attempts", "next_attempt_at",
+                    "created_at"]
+_AT = Event.created_at.type
+
+
+def _recipients(event_type: str, relations: tuple[str, ...], community_id: int,
+                parties: dict, actor_id: int | None) -> sa.Select | None:
+    """Who hears it, as a SELECT of user ids (None: nobody): the parties named and, when the
+    catalogue says so, the community's organisers, less the actor and whoever muted it."""
+    from app.auth.models import User
     from app.communities.models import Membership, Role
 
-    people: set[int] = set()
+    named: set[int] = set()
     for relation in relations:
-        if relation == ORGANISERS:
-            people.update(db.session.scalars(sa.select(Membership.user_id).where(
-                Membership.community_id == community_id,
-                Membership.role == Role.ORGANISER.value)))
-            continue
         found = parties.get(relation)
         if isinstance(found, (list, tuple, set, frozenset)):
-            people.update(uid for uid in found if uid is not None)
-        elif found is not None:
-            people.add(found)
-    return people
+            named.update(uid for uid in found if uid is not None)
+        elif found is not None and relation != ORGANISERS:
+            named.add(found)
+    who = [User.id.in_(sorted(named))] if named else []
+    if ORGANISERS in relations:
+        who.append(User.id.in_(sa.select(Membership.user_id).where(
+            Membership.community_id == community_id,
+            Membership.role == Role.ORGANISER.value).scalar_subquery()))
+    if not who:
+        return None
+    muted = sa.select(NotificationMute.user_id).where(
+        NotificationMute.user_id == User.id, NotificationMute.event_type == event_type)
+    chosen = sa.select(User.id).where(sa.or_(*who), ~sa.exists(muted))
+    return chosen.where(User.id != actor_id) if actor_id is not None else chosen
+
+
+def _deliveries(event_type: str, community_id: int, event_id, now) -> sa.Select:
+    """One pending delivery per enabled webhook of the community subscribed to the type."""
+    if dialect_name(db.session) == "postgresql":
+        subscribed = sa.cast(Webhook.events, JSONB).has_key(event_type)
+    else:
+        listed = sa.func.json_each(Webhook.events).table_valued("value")
+        subscribed = sa.exists(sa.select(1).select_from(listed)
+                               .where(listed.c.value == event_type))
+    return (sa.select(Webhook.id, event_id, sa.literal("pending"), sa.literal(0),
+                      sa.literal(now, _AT), sa.literal(now, _AT))
+            .where(Webhook.community_id == community_id, Webhook.enabled.is_(True),
+                   subscribed))
 
 
 def _clean(data: dict) -> dict:
@@ -165,14 +200,14 @@ def points_moved(community_id: int, kind: str, user_id: int, amount: int, memo: 
 
 
 def points_expiring(community_id: int, user_id: int, account_id: int, points: int,
-                    on) -> Event | None:
+                    on) -> int | None:
     return emit("points.expiring", community_id, subject=("account", account_id),
                 parties={HOLDER: user_id}, data={"amount": points, "date": on.isoformat()},
                 key=f"points.expiring:{account_id}:{on.isoformat()}")
 
 
 def redemption_changed(redemption, event_type: str, actor_id: int | None, *,
-                       note: str | None = None, expires_on=None) -> Event | None:
+                       note: str | None = None, expires_on=None) -> int | None:
     data = {"reward": redemption.reward_name, "quantity": redemption.quantity,
             "amount": redemption.cost_total, "user": _name(redemption.user_id), "note": note,
             "kind": redemption.reward_kind, "holder_id": redemption.user_id}
@@ -196,7 +231,7 @@ def report_changed(report, event_type: str, actor_id: int | None, *,
 
 
 def activity_changed(activity, event_type: str, actor_id: int | None, people: list[int], *,
-                     note: str | None = None, key: str | None = None) -> Event | None:
+                     note: str | None = None, key: str | None = None) -> int | None:
     from app.localtime import SHANGHAI
 
     starts = activity.starts_at.astimezone(SHANGHAI)

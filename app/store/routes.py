@@ -104,12 +104,13 @@ class RewardDetail(MethodView):
 @blp.doc(parameters=[DOC_PARAMETER])
 def redeem(data, rid):
     """Redeem points for a reward; an organiser at the counter redeems for a volunteer"""
-    reward = access.load(Reward, rid)
     if "for_user_id" in data:
+        reward = access.load(Reward, rid)
         access.require(reward.community_id, Role.ORGANISER)
         return service.redeem_at_counter(reward, data["for_user_id"], data["member_code"],
                                          data["quantity"], current_user.id)
-    return service.redeem(rid, current_user.id, data["quantity"], current_user.id)
+    return service.redeem(rid, current_user.id, data["quantity"], current_user.id,
+                          check_access=True)
 
 
 @blp.route("/redemptions", methods=["GET"])

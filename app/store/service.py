@@ -1,8 +1,9 @@
 """The points store (爱心超市): redeem points for goods, services and honours.
 
-Redeeming runs in one transaction: the reward row is locked first (so its stock and each
-user's monthly limit are checked against every committed redemption), the stock is taken with a
-conditional `UPDATE … WHERE stock >= :n`, and the points are debited through the ledger. Any
+Redeeming runs in one transaction: the reward row is locked first, by the conditional
+`UPDATE … WHERE active AND stock >= :n` that takes the stock (so its stock and each user's
+monthly limit are checked against every committed redemption), and the points are debited
+through the ledger. Any
 refusal raises and the request rolls back whole: nothing is half-done.
 """
 
@@ -12,11 +13,14 @@ import secrets
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.communities import access
 from app.db import (
     change_community_settings,
     community_settings,
+    dialect_name,
     insert_unless_present,
     utcnow,
     write_transaction,
@@ -25,7 +29,7 @@ from app.errors import Conflict, NotFound, ValidationFailed, register_messages
 from app.extensions import db
 from app.i18n import N_
 from app.ledger import service as ledger
-from app.ledger.models import TransferKind
+from app.ledger.models import AccountKind, TransferKind
 from app.localtime import local_date, midnight_utc
 from app.notifications import outbox
 from app.store.models import (
@@ -96,42 +100,43 @@ def month_start_utc(now: datetime) -> datetime:
 
 
 def redeem(reward_id: int, user_id: int, quantity: int, actor_id: int, *,
-           at_counter: bool = False) -> Redemption:
-    """Redeem `quantity` of a reward for `user_id`; see the module doc for why it is safe."""
-    reward = db.session.scalar(sa.select(Reward).where(Reward.id == reward_id)
-                               .with_for_update().execution_options(populate_existing=True))
-    if reward is None:
-        raise NotFound()
-    if not reward.active:
-        raise Conflict("reward_inactive")
+           at_counter: bool = False, check_access: bool = False) -> Redemption:
+    """Redeem `quantity` of a reward for `user_id`; see the module doc for why it is safe.
+
+    One conditional UPDATE locks the reward, checks it is on offer and in stock, takes the
+    stock and returns the reward; only when it matches nothing is the reward read, to say
+    why. With `check_access` the current user must be a member of the reward's community
+    (checked after the UPDATE: a refusal rolls it back with the request).
+    """
     now = utcnow()
+    taken = (sa.case((Reward.stock.is_(None), None), else_=Reward.stock - quantity))
+    reward = db.session.scalar(
+        sa.update(Reward)
+        .where(Reward.id == reward_id, Reward.active.is_(True),
+               sa.or_(Reward.stock.is_(None), Reward.stock >= quantity))
+        .values(stock=taken).returning(Reward)
+        .execution_options(populate_existing=True, synchronize_session=False))
+    if reward is None:
+        raise _why_not_redeemable(reward_id, check_access)
+    if check_access:
+        access.require(reward.community_id)
     if reward.per_user_monthly_limit is not None:
-        taken = db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Redemption.quantity), 0))
-                                  .where(Redemption.reward_id == reward.id,
-                                         Redemption.user_id == user_id,
-                                         Redemption.status.in_([AWAITING_PICKUP, FULFILLED]),
-                                         Redemption.created_at >= month_start_utc(now)))
-        if taken + quantity > reward.per_user_monthly_limit:
+        already = db.session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(Redemption.quantity), 0))
+            .where(Redemption.reward_id == reward.id, Redemption.user_id == user_id,
+                   Redemption.status.in_([AWAITING_PICKUP, FULFILLED]),
+                   Redemption.created_at >= month_start_utc(now)))
+        if already + quantity > reward.per_user_monthly_limit:
             raise Conflict("limit_reached", limit=reward.per_user_monthly_limit)
-    if reward.stock is not None:
-        taken = db.session.execute(
-            sa.update(Reward).where(Reward.id == reward.id, Reward.stock >= quantity)
-            .values(stock=Reward.stock - quantity),
-            execution_options={"synchronize_session": False}).rowcount
-        if taken != 1:
-            raise Conflict("out_of_stock")
-    redemption = Redemption(
+    redemption = _insert_redemption(
         community_id=reward.community_id, reward_id=reward.id, user_id=user_id,
         reward_name=reward.name, reward_kind=reward.kind, unit_cost=reward.cost,
         quantity=quantity, cost_total=reward.cost * quantity, status=AWAITING_PICKUP,
-        pickup_code=_new_pickup_code(), created_by_id=actor_id, created_at=now,
-        at_counter=at_counter,
-    )
-    db.session.add(redemption)
-    db.session.flush()
+        wrong_code_attempts=0, created_by_id=actor_id, created_at=now, at_counter=at_counter)
+    # The user's account by key: the ledger's lock finds it, and one that does not exist
+    # yet holds no points.
     ledger.transfer(
-        reward.community_id, ledger.user_account(reward.community_id, user_id),
-        ledger.store_account(reward.community_id), redemption.cost_total,
+        reward.community_id, f"user:{user_id}", AccountKind.STORE.value, redemption.cost_total,
         TransferKind.REDEMPTION, debit_key(redemption.id),
         memo=f"兑换：{reward.name} × {quantity}", actor_id=actor_id,
     )
@@ -141,15 +146,32 @@ def redeem(reward_id: int, user_id: int, quantity: int, actor_id: int, *,
     outbox.redemption_changed(
         redemption, "redemption.fulfilled" if at_counter else "redemption.created", actor_id)
     db.session.flush()
-    db.session.expire(reward)
     return redemption
 
 
-def _new_pickup_code() -> str:
+def _why_not_redeemable(reward_id: int, check_access: bool) -> Exception:
+    reward = access.get(Reward, reward_id)
+    if check_access:
+        access.require(reward.community_id)
+    if not reward.active:
+        return Conflict("reward_inactive")
+    return Conflict("out_of_stock")
+
+
+def _insert_redemption(**values) -> Redemption:
+    """Insert the redemption with a fresh pickup code; the unique index, not a lookup, says
+    whether a code is taken (a clash, about one in 10^14, draws another)."""
+    insert = (postgresql_insert if dialect_name(db.session) == "postgresql" else sqlite_insert)
     while True:
-        code = "".join(secrets.choice(PICKUP_ALPHABET) for _ in range(PICKUP_LENGTH))
-        if db.session.scalar(sa.select(Redemption.id).where(Redemption.pickup_code == code)) is None:
-            return code
+        redemption = db.session.scalar(
+            insert(Redemption).values(pickup_code=_new_pickup_code(), **values)
+            .on_conflict_do_nothing(index_elements=["pickup_code"]).returning(Redemption))
+        if redemption is not None:
+            return redemption
+
+
+def _new_pickup_code() -> str:
+    return "".join(secrets.choice(PICKUP_ALPHABET) for _ in range(PICKUP_LENGTH))
 
 
 def normalise_code(code: str) -> str:

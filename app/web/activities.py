@@ -70,7 +70,7 @@ def index():
     """The community's activities: upcoming first (soonest first), then past ones."""
     page_number = page_arg()
     result = paginate(db.session, service.activities_query(g.community.id), page_number, PER_PAGE)
-    items = [service.describe(a, current_user.id) for a in result["items"]]
+    items = service.describe_all(result["items"], current_user.id)
     return render("activities/index.html", **_context(
         items=items, page=page_number, pages=_pages(result["total"]), role=g.role))
 
@@ -164,8 +164,8 @@ def _open_for_me() -> list[dict]:
     rows = db.session.scalars(service.my_signups_query(
         current_user.id, g.community.id, SIGNED_UP)).all()
     now = utcnow()
-    return [service.describe(s.activity, current_user.id) for s in rows
-            if service.checkin_open(s.activity, now)]
+    return service.describe_all([s.activity for s in rows
+                                 if service.checkin_open(s.activity, now)], current_user.id)
 
 
 @bp.route("/activities/checkin", methods=["GET", "POST"])
@@ -215,7 +215,7 @@ def certificate():
 def organiser_index():
     page_number = page_arg()
     result = paginate(db.session, service.activities_query(g.community.id), page_number, PER_PAGE)
-    items = [service.describe(a, current_user.id) for a in result["items"]]
+    items = service.describe_all(result["items"], current_user.id)
     return render("activities/organiser_index.html", **_context(
         items=items, page=page_number, pages=_pages(result["total"])))
 

@@ -140,7 +140,7 @@ def _review_queue(status: int = 200, *, forms: dict | None = None, notice: str |
     summary = Form(errors={f"{wid}-{name}": texts for wid, form in forms.items()
                            for name, texts in form.errors.items()})
     return render("organiser/review.html", status, page=page,
-                  wishes=[wishes.present(w, current_user) for w in page["items"]],
+                  wishes=wishes.present_all(page["items"], current_user),
                   points={level: ledger.points_for(_cid(), "wish", level) for level in LEVELS},
                   forms=forms, summary=summary, notice=notice,
                   summary_labels={key: gettext(REVIEW_LABELS[key.split("-", 1)[1]])
@@ -189,7 +189,7 @@ def dispatch():
     page = paginate(db.session, query.order_by(None).order_by(Wish.opened_at, Wish.id), page_arg(),
                     PER_PAGE)
     return render("organiser/dispatch.html", page=page,
-                  wishes=[wishes.present(w, current_user) for w in page["items"]])
+                  wishes=wishes.present_all(page["items"], current_user))
 
 
 @bp.get("/dispatch/<int:wid>")
@@ -275,7 +275,7 @@ def _proxy_page(status: int = 200, *, form: Form | None = None, form_token: str)
                           for b in boards],
                   categories=[(code, gettext(info["label"])) for code, info in CATEGORIES.items()],
                   waiting=waiting,
-                  waiting_wishes=[wishes.present(w, current_user) for w in waiting["items"]])
+                  waiting_wishes=wishes.present_all(waiting["items"], current_user))
 
 
 @bp.post("/proxy")

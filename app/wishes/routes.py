@@ -197,7 +197,8 @@ def get_wish(wid):
 
 def _register_action(action: str, schema, summary: str, description: str) -> None:
     def view(data, wid):
-        _load_wish(wid)
+        # Locked first (act() then finds it locked): one read of the wish, not two.
+        access.require(service.lock(wid).community_id)
         wish = service.act(wid, action, current_user, **data)
         body = {**service.present(wish, current_user),
                 "timeline": service.timeline(wish, current_user)}

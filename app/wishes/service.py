@@ -21,6 +21,7 @@ from app.db import (
     change_community_settings,
     community_settings,
     paginate,
+    transaction_memo,
     utcnow,
     write_transaction,
 )
@@ -119,9 +120,13 @@ def update_settings(community_id: int, changes: dict) -> dict:
 
 # --- relations of an actor to a wish ------------------------------------------------------
 
-def relations(wish: Wish, user: User) -> set[str]:
+_LOOK_UP = object()  # relations(): no role given, read it
+
+
+def relations(wish: Wish, user: User, role: str | object | None = _LOOK_UP) -> set[str]:
     found: set[str] = set()
-    role = access.role_of(wish.community_id, user)
+    if role is _LOOK_UP:
+        role = access.role_of(wish.community_id, user)
     if wish.owner_id == user.id:
         found.add("owner")
     if wish.claimer_id == user.id:
@@ -168,12 +173,17 @@ def post_wish(board: Board, author: User, data: dict) -> Wish:
 # --- the lifecycle ------------------------------------------------------------------------
 
 def lock(wish_id: int) -> Wish:
-    wish = db.session.scalar(
-        sa.select(Wish).where(Wish.id == wish_id).with_for_update(of=Wish)
-        .execution_options(populate_existing=True))
-    if wish is None:
-        raise NotFound()
-    return wish
+    """The wish, read afresh and locked until the transaction ends; a wish already locked in
+    this transaction (the route checked access on it) is not read twice."""
+    locked = transaction_memo(db.session, "locked_wishes")
+    if wish_id not in locked:
+        wish = db.session.scalar(
+            sa.select(Wish).where(Wish.id == wish_id).with_for_update(of=Wish)
+            .execution_options(populate_existing=True))
+        if wish is None:
+            raise NotFound()
+        locked[wish_id] = wish
+    return locked[wish_id]
 
 
 def act(wish_id: int, action: str, actor: User, *, expected_status: str | None = None,
@@ -244,7 +254,8 @@ def _take(wish: Wish, volunteer_id: int) -> None:
     db.session.execute(sa.select(Membership.id).where(
         Membership.community_id == wish.community_id, Membership.user_id == volunteer_id)
         .with_for_update())
-    limit = settings_for(wish.community_id)["max_active_claims"]
+    settings = settings_for(wish.community_id)
+    limit = settings["max_active_claims"]
     active = db.session.scalar(sa.select(sa.func.count()).where(
         Wish.claimer_id == volunteer_id, Wish.status == lifecycle.CLAIMED))
     if active >= limit:
@@ -252,7 +263,7 @@ def _take(wish: Wish, volunteer_id: int) -> None:
     now = utcnow()
     wish.claimer_id = volunteer_id
     wish.claimed_at = now
-    wish.fulfil_due_at = now + timedelta(days=settings_for(wish.community_id)["fulfil_days"])
+    wish.fulfil_due_at = now + timedelta(days=settings["fulfil_days"])
     wish.fulfil_extended = False
 
 
@@ -462,7 +473,7 @@ def list_visible(user: User, query: dict) -> dict:
     """One page of the wishes `user` may see, as they may see them; `next_after` continues it."""
     page = 1 if query.get("after") else query["page"]
     result = paginate(db.session, visible_query(user, query), page, query["per_page"])
-    items = [present(w, user) for w in result["items"]]
+    items = present_all(result["items"], user)
     # The claimer is shown the contact details of the wishes they hold: each is a logged reveal.
     log_reveals([(i["id"], i["community_id"]) for i in items if i["_reveal_to_claimer"]],
                 user.id)
@@ -492,10 +503,11 @@ def mask_name(name: str | None) -> str | None:
     return name[0] + "*" * max(1, len(name) - 1)
 
 
-def _sight(wish: Wish, viewer: User) -> tuple[set[str], bool, bool]:
+def _sight(wish: Wish, viewer: User, role: str | object | None = _LOOK_UP,
+           ) -> tuple[set[str], bool, bool]:
     """(relations, sees everything, holds it now) of a viewer: owner and organisers see all;
     the claimer sees the contact details only while holding the wish."""
-    relation_set = relations(wish, viewer)
+    relation_set = relations(wish, viewer, role)
     full = bool(relation_set & {"owner", "organiser"})
     holds = ("claimer" in relation_set
              and wish.status in (lifecycle.CLAIMED, lifecycle.FULFILLED))
@@ -504,7 +516,34 @@ def _sight(wish: Wish, viewer: User) -> tuple[set[str], bool, bool]:
 
 def present(wish: Wish, viewer: User) -> dict:
     """The wish as this viewer may see it: personal data masked unless they may see it."""
-    relation_set, full, holds = _sight(wish, viewer)
+    return present_all([wish], viewer)[0]
+
+
+def present_all(wishes: list[Wish], viewer: User) -> list[dict]:
+    """present() for a page of wishes in a fixed number of queries, however long the page: the
+    viewer's roles at once, and the pending awards of each community once."""
+    roles = _roles(viewer, {w.community_id for w in wishes})
+    pending = {cid: ledger.wish_awards(cid, settings_for(cid)["auto_confirm_rating"])
+               for cid in {w.community_id for w in wishes if w.status == lifecycle.FULFILLED}}
+    return [_present(w, viewer, roles[w.community_id], pending) for w in wishes]
+
+
+def _roles(viewer: User, community_ids: set[int]) -> dict[int, str | None]:
+    """The viewer's role in each community (a platform admin organises every one)."""
+    if viewer.is_admin:
+        return dict.fromkeys(community_ids, Role.ORGANISER.value)
+    if len(community_ids) == 1:  # one wish, or one community's page: the kept membership
+        (community_id,) = community_ids
+        return {community_id: access.role_of(community_id, viewer)}
+    found = dict(db.session.execute(sa.select(Membership.community_id, Membership.role).where(
+        Membership.user_id == viewer.id, Membership.community_id.in_(community_ids))).all()
+    ) if community_ids else {}
+    return {cid: found.get(cid) for cid in community_ids}
+
+
+def _present(wish: Wish, viewer: User, role: str | None,
+             pending: dict[int, dict[int, int]]) -> dict:
+    relation_set, full, holds = _sight(wish, viewer, role)
     shows_contact = full or holds
     owner_name = wish.owner.display_name if wish.owner else wish.proxy_name
     body = {
@@ -524,7 +563,8 @@ def present(wish: Wish, viewer: User) -> dict:
         "address": wish.address if shows_contact else None,
         "contact_revealed": shows_contact,
         "escalated": wish.escalated_at is not None and wish.status == lifecycle.OPEN,
-        "pending_points": _pending_for(wish) if wish.status == lifecycle.FULFILLED else None,
+        "pending_points": (pending[wish.community_id][wish.level or 1]
+                           if wish.status == lifecycle.FULFILLED else None),
     }
     body["_reveal_to_claimer"] = holds and not full and bool(wish.contact_phone or wish.address)
     return body
@@ -572,11 +612,6 @@ def timeline(wish: Wish, viewer: User | None = None) -> list[dict]:
     return steps
 
 
-def _pending_for(wish: Wish) -> int:
-    rating = settings_for(wish.community_id)["auto_confirm_rating"]
-    return ledger.wish_award(wish.community_id, wish.level or 1, rating)
-
-
 def pending_points(community_id: int, user_id: int) -> int:
     """Points of this volunteer's fulfilled wishes awaiting the resident's confirmation."""
     levels = db.session.scalars(sa.select(Wish.level).where(
@@ -586,8 +621,7 @@ def pending_points(community_id: int, user_id: int) -> int:
         return 0
     # Rules and settings read once, whatever the number of wishes waiting.
     rating = settings_for(community_id)["auto_confirm_rating"]
-    award_by_level = {level: ledger.wish_award(community_id, level, rating)
-                      for level in set(lv or 1 for lv in levels)}
+    award_by_level = ledger.wish_awards(community_id, rating)
     return sum(award_by_level[level or 1] for level in levels)
 
 
