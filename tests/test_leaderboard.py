@@ -416,3 +416,80 @@ def test_a_week_frozen_by_hand_does_not_hide_an_older_one(client, world, app, le
     older = member(client, period="week", on=TWO_WEEKS_AGO.isoformat())
     assert older["frozen"] is True and ranking(older) == [(1, world.volunteer.id, 12)]
     assert froze_count(freeze(app)) == 0
+
+
+# --- the pre-aggregated totals (app/ledger/totals.py) -------------------------------------
+
+def test_a_team_is_its_current_members_and_a_members_loss_costs_it_nothing(
+        client, world, factory, ledger, member):
+    """Team totals follow membership at once (joining brings the member's points of the
+    period, leaving takes them away), and a member whose period nets a loss adds nothing."""
+    org = factory.headers(world.organiser)
+    cid = world.community.id
+    helper = factory.member(world.community, factory.user("赵小蜜蜂"), "volunteer")
+    team = make_team(client, org, cid, "红色足印", [world.volunteer])
+    ledger.earn(helper, 40, shanghai(LAST_WEEK, 10))  # points to lose, from an earlier week
+    ledger.earn(world.volunteer, 30, datetime.now(UTC))
+    ledger.earn(helper, 20, datetime.now(UTC))
+    week = {"period": "week", "by": "team"}
+    assert ranking(member(client, **week), "team_id") == [(1, team, 30)]
+
+    added = client.post(f"{API}/teams/{team}/members", json={"user_id": helper.id}, headers=org)
+    assert added.status_code in (200, 201), added.get_data(as_text=True)
+    assert ranking(member(client, **week), "team_id") == [(1, team, 50)]
+    for source, points in (("wish", 50), ("report", None)):
+        body = member(client, source=source, **week)
+        assert ranking(body, "team_id") == ([(1, team, points)] if points else [])
+
+    # The helper's week goes below zero: the team keeps only the volunteer's 30...
+    ledger.adjust(helper, -25, datetime.now(UTC), world.organiser)
+    assert ranking(member(client, **week), "team_id") == [(1, team, 30)]
+    assert ranking(member(client, period="week")) == [(1, world.volunteer.id, 30)]
+    # ...and counts the helper again once they are back above it.
+    ledger.earn(helper, 10, datetime.now(UTC))
+    assert ranking(member(client, **week), "team_id") == [(1, team, 35)]
+
+    gone = client.delete(f"{API}/teams/{team}/members/{world.volunteer.id}", headers=org)
+    assert gone.status_code in (200, 204), gone.get_data(as_text=True)
+    assert ranking(member(client, **week), "team_id") == [(1, team, 5)]
+    assert client.delete(f"{API}/teams/{team}", headers=org).status_code in (200, 204)
+    assert member(client, **week)["items"] == []
+
+
+def test_a_ranking_reflects_the_transfer_committed_just_before(client, world, ledger, member):
+    for n in range(1, 6):
+        ledger.earn(world.resident, 7, datetime.now(UTC))
+        assert ranking(member(client, period="week")) == [(1, world.resident.id, 7 * n)]
+        assert ranking(member(client, period="month")) == [(1, world.resident.id, 7 * n)]
+        assert ranking(member(client, period="all")) == [(1, world.resident.id, 7 * n)]
+
+
+def test_verify_finds_tampered_totals_and_rebuild_restores_them(app, world, ledger):
+    ledger.earn(world.volunteer, 40, shanghai(LAST_WEEK, 10))
+    ledger.earn(world.resident, 15, datetime.now(UTC), kind=TransferKind.EARN_REPORT)
+    from app.ledger.models import LeaderboardTotal
+    from app.ledger.verify import verify
+
+    with app.app_context(), write_transaction(db.session):
+        db.session.execute(sa.update(LeaderboardTotal).where(
+            LeaderboardTotal.subject_id == world.volunteer.id, LeaderboardTotal.period == "week")
+            .values(points=LeaderboardTotal.points + 1))
+        db.session.execute(sa.delete(LeaderboardTotal).where(
+            LeaderboardTotal.subject_id == world.resident.id,
+            LeaderboardTotal.source == "report"))
+    with app.app_context():
+        problems = next(r for r in verify() if r.community_id == world.community.id).violations
+        db.session.remove()
+    assert any("leaderboard total" in p and f"volunteer {world.volunteer.id} week" in p
+               for p in problems), problems
+    assert any("report" in p and f"volunteer {world.resident.id}" in p for p in problems), problems
+
+    result = app.test_cli_runner().invoke(args=["leaderboard", "rebuild-totals"])
+    assert result.exit_code == 0, result.output
+    assert "guanyuan: leaderboard totals rebuilt" in result.output
+    with app.app_context():
+        assert [r.violations for r in verify()] == [[], []]
+        db.session.remove()
+    refused = app.test_cli_runner().invoke(args=["leaderboard", "rebuild-totals", "--community",
+                                                 "nowhere"])
+    assert refused.exit_code != 0 and "nowhere" in refused.output
