@@ -186,15 +186,14 @@ def transfer(community_id: int, source_id: int | str, destination_id: int | str,
             return Posting(_replay(existing, source_id, destination_id, amount, kind), False)
         if posted > 0:
             after = _move(source_id, destination_id, posted, kind)
-            # One multi-row INSERT; RETURNING names each entry's account, since a database
-            # need not return the rows in the order they were given.
+            # One INSERT of both rows (an executemany SQLAlchemy batches, and caches, unlike
+            # a literal multi-row VALUES); RETURNING names each entry's account.
             entry_ids = {account: entry for entry, account in db.session.execute(
-                sa.insert(Entry).values([
-                    {"transfer_id": record.id, "community_id": community_id,
-                     "account_id": account_id, "amount": delta,
-                     "balance_after": after[account_id], "created_at": record.created_at}
-                    for account_id, delta in ((source_id, -posted), (destination_id, posted))])
-                .returning(Entry.id, Entry.account_id))}
+                sa.insert(Entry).returning(Entry.id, Entry.account_id),
+                [{"transfer_id": record.id, "community_id": community_id,
+                  "account_id": account_id, "amount": delta,
+                  "balance_after": after[account_id], "created_at": record.created_at}
+                 for account_id, delta in ((source_id, -posted), (destination_id, posted))])}
             if debits_user:
                 _take_from_lots(source_id, posted, record, kind)
             if destination_row.kind == AccountKind.USER.value:
@@ -235,8 +234,9 @@ def _lock_accounts(community_id: int, *accounts: int | str) -> dict[int, sa.Row]
     statement = (
         sa.select(Account.id, Account.key, Account.community_id, Account.kind, Account.user_id,
                   Account.balance)
-        .where(sa.or_(Account.id.in_(ids),
-                      sa.and_(Account.community_id == community_id, Account.key.in_(keys))))
+        .where(sa.or_(*([Account.id.in_(ids)] if ids else []),
+                      *([sa.and_(Account.community_id == community_id, Account.key.in_(keys))]
+                        if keys else [])))
         .order_by(Account.id)
         .with_for_update())
     rows = {r.id: r for r in db.session.execute(statement)}

@@ -195,6 +195,7 @@ def expected_volunteer_rows(community_id: int, dialect: str) -> sa.CompoundSelec
                 .join(Account, Account.id == Entry.account_id)
                 .join(Transfer, Transfer.id == Entry.transfer_id)
                 .where(Entry.community_id == community_id,
+                       Transfer.community_id == community_id,  # (else every transfer is read)
                        Account.kind == AccountKind.USER.value,
                        Transfer.kind.in_(list(SOURCE_OF_KIND)))
                 .group_by(Account.user_id, *grouped, *([source] if by_source else [])))

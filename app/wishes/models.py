@@ -78,6 +78,10 @@ class Wish(db.Model):
         # Who was active in a period (claimed or fulfilled then): statistics, per community.
         sa.Index("ix_wishes_community_id_claimed_at", "community_id", "claimed_at"),
         sa.Index("ix_wishes_community_id_fulfilled_at", "community_id", "fulfilled_at"),
+        # A board's list by status, newest first (GET /wishes?board_id=&status=): one range
+        # of the board's wishes in that state, not the board's whole history.
+        sa.Index("ix_wishes_community_board_status_id", "community_id", "board_id", "status",
+                 "id"),
         sa.CheckConstraint(
             "status IN ('pending', 'open', 'claimed', 'fulfilled', 'closed', 'rejected', "
             "'cancelled')", name="status"),

@@ -443,11 +443,22 @@ def visible_query(user: User, filters: dict) -> sa.Select:
     ones they hold, and the public states of their communities' wishes."""
     query = sa.select(Wish)
     if not user.is_admin:
-        mine = sa.select(Membership.community_id).where(Membership.user_id == user.id)
-        organised = mine.where(Membership.role == Role.ORGANISER.value)
-        query = query.where(Wish.community_id.in_(mine), sa.or_(
-            Wish.community_id.in_(organised), Wish.owner_id == user.id,
-            Wish.claimer_id == user.id, Wish.status.in_(PUBLIC_STATES)))
+        # The viewer's communities as constants, not a subquery: the planner then knows which
+        # community it reads and takes the (community, board, status, id) index; an organiser
+        # of every community listed needs no OR at all.
+        if filters.get("community_id") is not None:
+            roles = {filters["community_id"]: access.role_of(filters["community_id"], user)}
+        else:
+            roles = dict(db.session.execute(sa.select(Membership.community_id, Membership.role)
+                                            .where(Membership.user_id == user.id)).all())
+        member_of = sorted(cid for cid, role in roles.items() if role is not None)
+        organised = [cid for cid in member_of if roles[cid] == Role.ORGANISER.value]
+        query = query.where(Wish.community_id.in_(member_of))
+        if organised != member_of:
+            query = query.where(sa.or_(
+                *([Wish.community_id.in_(organised)] if organised else []),
+                Wish.owner_id == user.id, Wish.claimer_id == user.id,
+                Wish.status.in_(PUBLIC_STATES)))
     for key in ("community_id", "board_id", "status", "category"):
         if filters.get(key) is not None:
             query = query.where(getattr(Wish, key) == filters[key])
