@@ -6,6 +6,7 @@ import logging
 from collections.abc import Mapping
 
 from flask import Flask, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from app.body import check_json_body
@@ -13,6 +14,7 @@ from app.config import check_production_safety, config_class
 from app.db import MAX_ID, configure_sqlite, set_write_intent
 from app.errors import register_error_handlers
 from app.extensions import api, db, jwt, limiter, migrate
+from app.ops.request_id import init_request_id
 from app.security import register_security_headers
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -31,6 +33,8 @@ def create_app(config: Mapping | type | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     app.url_map.converters["int"] = IdConverter
     load_config(app, config)
+    trust_proxies(app)
+    init_request_id(app)
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
@@ -51,6 +55,14 @@ def load_config(app: Flask, config: Mapping | type | None) -> None:
     app.json.sort_keys = False
     if not app.debug:
         logging.basicConfig(level=logging.INFO)
+
+
+def trust_proxies(app: Flask) -> None:
+    # Behind n proxies the client is the n-th address from the right of X-Forwarded-For; the
+    # rate limiter and the logs then see it instead of the proxy's.
+    proxies = app.config["TRUSTED_PROXIES"]
+    if proxies > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
 
 
 def register_extensions(app: Flask) -> None:

@@ -33,7 +33,19 @@ class Config:
     SQLALCHEMY_DATABASE_URI = os.environ.get(
         "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'xinyuan.sqlite3'}"
     )
+    # Connections per process: a sync gunicorn worker holds at most one at a time, so a small
+    # pool suffices; workers × instances × (size + overflow) must stay under PostgreSQL's
+    # max_connections (gunicorn.conf.py explains the sum). SQLite uses neither setting.
+    DATABASE_POOL_SIZE = _env_int("DATABASE_POOL_SIZE", 2)
+    DATABASE_MAX_OVERFLOW = _env_int("DATABASE_MAX_OVERFLOW", 2)
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    if not SQLALCHEMY_DATABASE_URI.startswith("sqlite"):
+        SQLALCHEMY_ENGINE_OPTIONS = {**SQLALCHEMY_ENGINE_OPTIONS, "pool_size": DATABASE_POOL_SIZE,
+                                     "max_overflow": DATABASE_MAX_OVERFLOW}
+    # How many reverse proxies stand in front of us (nginx on the same host: 1). Their
+    # X-Forwarded-For/-Proto/-Host are believed, so rate limits and logs see the client; with
+    # 0, those headers are ignored, since a client could write any address into them.
+    TRUSTED_PROXIES = _env_int("TRUSTED_PROXIES", 0)
     SQLITE_BUSY_TIMEOUT_MS = _env_int("SQLITE_BUSY_TIMEOUT_MS", 30000)
 
     # JWT: the algorithm is pinned for encoding and decoding so a token can never pick its own.

@@ -59,7 +59,7 @@ def test_two_workers_deliver_each_of_500_events_exactly_once(app, factory, datab
         with app.app_context():
             with write_transaction(db.session):
                 expected = {str(outbox.emit("wish.posted", community.id,
-                                            subject=("wish", n), data=WISH).id)
+                                            subject=("wish", n), data=WISH))
                             for n in range(EVENTS)}
             db.session.remove()
 

@@ -613,14 +613,22 @@ def complete(activity_id: int, actor_id: int) -> Activity:
 
 # --- service hours (志愿时长) --------------------------------------------------------------
 
+# Built once (every points read runs the first): composing costs more than running it.
+_HALF_HOURS = (sa.select(sa.func.coalesce(sa.func.sum(SignUp.half_hours_credited), 0))
+               .join(Activity, Activity.id == SignUp.activity_id)
+               .where(SignUp.user_id == sa.bindparam("user"), SignUp.status == ATTENDED,
+                      Activity.status == COMPLETED))
+_HALF_HOURS_IN = _HALF_HOURS.where(SignUp.community_id == sa.bindparam("community"))
+
+
 def service_hours(community_id: int | None, user_id: int) -> float:
     """Hours credited to a volunteer by completed activities, in one community or (None) all."""
-    query = sa.select(sa.func.coalesce(sa.func.sum(SignUp.half_hours_credited), 0)).join(
-        Activity, Activity.id == SignUp.activity_id).where(
-        SignUp.user_id == user_id, SignUp.status == ATTENDED, Activity.status == COMPLETED)
-    if community_id is not None:
-        query = query.where(SignUp.community_id == community_id)
-    return int(db.session.scalar(query) or 0) / 2
+    if community_id is None:
+        half_hours = db.session.scalar(_HALF_HOURS, {"user": user_id})
+    else:
+        half_hours = db.session.scalar(_HALF_HOURS_IN, {"user": user_id,
+                                                        "community": community_id})
+    return int(half_hours or 0) / 2
 
 
 ledger.SERVICE_HOURS.append(service_hours)

@@ -65,12 +65,15 @@ class Membership(TimestampMixin, db.Model):
         known = transaction_memo(db.session, _MEMBERSHIPS)
         key = (community_id, user_id)
         if key not in known:
-            known[key] = db.session.scalar(
-                sa.select(cls).where(cls.community_id == community_id, cls.user_id == user_id))
+            known[key] = db.session.scalar(_FIND_MEMBERSHIP, {"community": community_id,
+                                                              "user": user_id})
         return known[key]
 
 
 _MEMBERSHIPS = "xinyuan.memberships"
+# Built once (most requests run it): composing a statement costs more than running it.
+_FIND_MEMBERSHIP = sa.select(Membership).where(Membership.community_id == sa.bindparam("community"),
+                                               Membership.user_id == sa.bindparam("user"))
 
 
 @sa.event.listens_for(sa.orm.Session, "after_flush")

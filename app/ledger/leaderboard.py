@@ -45,23 +45,33 @@ def period_bounds(period: str, on: date) -> tuple[date | None, date | None]:
     return None, None
 
 
+def _top(by: str, named, name) -> sa.Select:
+    total = LeaderboardTotal
+    return (sa.select(total.subject_id, name, total.points, total.wishes_fulfilled,
+                      Entry.created_at)
+            .join(named, named.id == total.subject_id)
+            .join(Entry, Entry.id == total.last_entry_id)
+            .where(total.community_id == sa.bindparam("community"),
+                   total.period == sa.bindparam("period"),
+                   total.period_start == sa.bindparam("start", type_=sa.Date),
+                   total.source == sa.bindparam("source"), total.by == by, total.points > 0)
+            .order_by(total.points.desc(), total.last_entry_id, total.subject_id)
+            .limit(sa.bindparam("limit", type_=sa.Integer)))
+
+
+# The rankings, built once (composing a statement costs more than running this one).
+_TOP = {"volunteer": _top("volunteer", User, User.display_name),
+        "team": _top("team", Team, Team.name)}
+
+
 def live_ranking(community_id: int, period: str, start: date | None, by: str, limit: int,
                  source: str | None = None) -> list[dict]:
     """The top `limit` of a period from its pre-aggregated totals (app/ledger/totals.py): one
     index range scan, whatever the history's length, and as fresh as the last commit."""
-    named, id_key = (User, "user_id") if by == "volunteer" else (Team, "team_id")
-    total = LeaderboardTotal
-    rows = db.session.execute(
-        sa.select(total.subject_id, named.display_name if by == "volunteer" else named.name,
-                  total.points, total.wishes_fulfilled, Entry.created_at)
-        .join(named, named.id == total.subject_id)
-        .join(Entry, Entry.id == total.last_entry_id)
-        .where(total.community_id == community_id, total.period == period,
-               total.period_start == (start or totals.ALL_TIME),
-               total.source == (source or totals.ALL_SOURCES), total.by == by,
-               total.points > 0)
-        .order_by(total.points.desc(), total.last_entry_id, total.subject_id)
-        .limit(limit)).all()
+    rows = db.session.execute(_TOP[by], {
+        "community": community_id, "period": period, "start": start or totals.ALL_TIME,
+        "source": source or totals.ALL_SOURCES, "limit": limit}).all()
+    id_key = "user_id" if by == "volunteer" else "team_id"
     return [{"rank": position, id_key: subject_id, "display_name": name, "points": int(points),
              "wishes_fulfilled": int(wishes), "last_earned_at": last}
             for position, (subject_id, name, points, wishes, last) in enumerate(rows, start=1)]

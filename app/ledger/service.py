@@ -16,6 +16,7 @@ Why it cannot overdraw or double-post, on SQLite and PostgreSQL alike:
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -123,10 +124,12 @@ def expiry_account(community_id: int) -> int:
 
 def find_user_account(community_id: int, user_id: int) -> Account | None:
     """Read-only lookup by key: one row, whatever the history length."""
-    return db.session.scalar(
-        sa.select(Account).where(Account.community_id == community_id,
-                                 Account.key == f"user:{user_id}")
-    )
+    return db.session.scalar(_USER_ACCOUNT, {"community": community_id, "key": f"user:{user_id}"})
+
+
+# Statements the hot requests run, built once: composing one costs more than running it.
+_USER_ACCOUNT = sa.select(Account).where(Account.community_id == sa.bindparam("community"),
+                                         Account.key == sa.bindparam("key"))
 
 
 # --- the transfer -------------------------------------------------------------------------
@@ -448,6 +451,11 @@ def accounts_with_due_expiries(community_id: int, today: date | None = None) -> 
         .group_by(Account.user_id).order_by(Account.user_id)))
 
 
+_OLDEST_DAYS = (sa.select(PointsLot.earned_on, sa.func.sum(PointsLot.remaining))
+                .where(PointsLot.account_id == sa.bindparam("account"), PointsLot.remaining > 0)
+                .group_by(PointsLot.earned_on).order_by(PointsLot.earned_on).limit(4))
+
+
 def expiring(community_id: int, account_id: int, today: date | None = None) -> dict | None:
     """The earliest expiry ahead of the account's points and how many expire that day.
 
@@ -458,10 +466,7 @@ def expiring(community_id: int, account_id: int, today: date | None = None) -> d
         return None
     # Several earning days can share one expiry day (29–31 January all expire on 28 February
     # after a month), never more than four: the four oldest days are enough.
-    days = db.session.execute(
-        sa.select(PointsLot.earned_on, sa.func.sum(PointsLot.remaining))
-        .where(PointsLot.account_id == account_id, PointsLot.remaining > 0)
-        .group_by(PointsLot.earned_on).order_by(PointsLot.earned_on).limit(4)).all()
+    days = db.session.execute(_OLDEST_DAYS, {"account": account_id}).all()
     if not days:
         return None
     on = expiry_date(days[0][0], months)
@@ -668,6 +673,33 @@ def points_by_source(account: Account) -> dict[str, int]:
             for source, kind in SOURCES.items()}
 
 
+@functools.cache
+def _ledger_statement(dialect: str, oldest_first: bool, keyset: bool) -> sa.Select:
+    """The ledger page's statement, built once per form (composing costs more than running)."""
+    # On PostgreSQL `account_id BETWEEN x AND x` ordered by (account_id, id), not `= x` ordered
+    # by id: with `=` its planner may serve ORDER BY id from the primary key and filter on
+    # account_id (it does when the account holds a large share of all entries), walking back
+    # through every newer entry of other accounts; this form can only be ordered by the
+    # (account_id, id) index. SQLite needs `=` to bound that index scan by `id < after` too.
+    account = sa.bindparam("account", type_=sa.Integer)
+    owner = (Entry.account_id.between(account, account) if dialect == "postgresql"
+             else Entry.account_id == account)
+    statement = (
+        sa.select(Entry.id, Entry.transfer_id, Entry.amount, Entry.balance_after,
+                  Entry.created_at, Transfer.kind, Transfer.key.label("reference"),
+                  Transfer.memo)
+        .join(Transfer, Transfer.id == Entry.transfer_id)
+        .where(owner)
+        .order_by(*((Entry.account_id, Entry.id) if oldest_first
+                    else (Entry.account_id.desc(), Entry.id.desc())))
+        .limit(sa.bindparam("limit", type_=sa.Integer))
+    )
+    if keyset:
+        after = sa.bindparam("after", type_=sa.BigInteger)
+        return statement.where(Entry.id > after if oldest_first else Entry.id < after)
+    return statement.offset(sa.bindparam("offset", type_=sa.Integer))
+
+
 def ledger_page(community_id: int, user_id: int, *, after: int | None, page: int,
                 per_page: int, oldest_first: bool = False) -> dict:
     """A user's entries, newest first (oldest first for a passbook). With `after` (an entry id)
@@ -687,23 +719,10 @@ def ledger_page(community_id: int, user_id: int, *, after: int | None, page: int
     # account_id (it does when the account holds a large share of all entries), walking back
     # through every newer entry of other accounts; this form can only be ordered by the
     # (account_id, id) index. SQLite needs `=` to bound that index scan by `id < after` too.
-    owner = (Entry.account_id.between(account.id, account.id) if dialect_name(db.session) == "postgresql"
-             else Entry.account_id == account.id)
-    statement = (
-        sa.select(Entry.id, Entry.transfer_id, Entry.amount, Entry.balance_after,
-                  Entry.created_at, Transfer.kind, Transfer.key.label("reference"),
-                  Transfer.memo)
-        .join(Transfer, Transfer.id == Entry.transfer_id)
-        .where(owner)
-        .order_by(*((Entry.account_id, Entry.id) if oldest_first
-                    else (Entry.account_id.desc(), Entry.id.desc())))
-        .limit(per_page + 1)
-    )
-    if after is not None:
-        statement = statement.where(Entry.id > after if oldest_first else Entry.id < after)
-    else:
-        statement = statement.offset((page - 1) * per_page)
-    rows = db.session.execute(statement).mappings().all()
+    statement = _ledger_statement(dialect_name(db.session), oldest_first, after is not None)
+    rows = db.session.execute(statement, {
+        "account": account.id, "after": after, "limit": per_page + 1,
+        "offset": (page - 1) * per_page}).mappings().all()
     items = [dict(row) for row in rows[:per_page]]
     result.update(items=items, total=account.entry_count,
                   next_after=items[-1]["id"] if len(rows) > per_page else None)

@@ -623,11 +623,15 @@ def timeline(wish: Wish, viewer: User | None = None) -> list[dict]:
     return steps
 
 
+_AWAITING_LEVELS = sa.select(Wish.level).where(  # built once: every points read runs it
+    Wish.community_id == sa.bindparam("community"), Wish.claimer_id == sa.bindparam("user"),
+    Wish.status == lifecycle.FULFILLED)
+
+
 def pending_points(community_id: int, user_id: int) -> int:
     """Points of this volunteer's fulfilled wishes awaiting the resident's confirmation."""
-    levels = db.session.scalars(sa.select(Wish.level).where(
-        Wish.community_id == community_id, Wish.claimer_id == user_id,
-        Wish.status == lifecycle.FULFILLED)).all()
+    levels = db.session.scalars(_AWAITING_LEVELS, {"community": community_id,
+                                                   "user": user_id}).all()
     if not levels:
         return 0
     # Rules and settings read once, whatever the number of wishes waiting.
