@@ -1,10 +1,14 @@
 #!/usr/bin/env python
 """Fill a database with a year of life in many communities, in bulk, for the benchmarks.
 
-    .venv/bin/python scripts/seed_scale.py                                  # 500 000 wishes in 50
+    .venv/bin/python scripts/seed_scale.py                                  # issue 12's full size
     .venv/bin/python scripts/seed_scale.py --small --database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench_small
-    .venv/bin/python scripts/seed_scale.py --ledger-rows 1000000            # + 1M entries in one
     .venv/bin/python scripts/seed_scale.py --small --database-url sqlite:////tmp/bench.sqlite3
+
+The full size: 500 000 wishes in 50 communities, 100 000 users, ≥ 1 000 000 ledger entries and
+~50 000 redemptions; the first community (the leaderboard's) with 10 000 volunteers and
+≥ 1 000 000 entries. `--small`: the 1 k database of the same code path (a first community of
+100 wishes, 10 volunteers and ~1 000 entries, then two of 2 500 wishes over 3 months).
 
 It WIPES the database (PostgreSQL: DROP SCHEMA public CASCADE; SQLite: deletes the file), builds
 the schema with the real migrations (`flask db upgrade`), then writes, community by community
@@ -26,8 +30,10 @@ the schema with the real migrations (`flask db upgrade`), then writes, community
   entry counts, and the points lots (first in, first out) with their uses — so
   `flask ledger verify` passes.
 
-`--ledger-rows N` makes the first community a large one whose ledger holds at least N entries
-(many volunteers, a dozen activities a day and a busy store), for the export benchmark.
+`--ledger-rows N` (default 1 000 000; --small 1 000) makes the first community one whose ledger
+holds at least N entries (a volunteer per 100 entries and a couple of dozen activities a day),
+for the leaderboard and export benchmarks. After the rows, each community's leaderboard totals
+are recomputed from its entries (totals.rebuild), as transfer() would have kept them.
 Board quality varies (time to claim and satisfaction), so the 红黄蓝 ratings come out mixed.
 The services would take hours at this scale; this takes minutes. Import `seed()` to seed an
 existing schema (tests/test_seed_scale.py does, at a tiny scale).
@@ -75,6 +81,9 @@ WISH_POINTS = (10, 20, 30, 50, 80)
 REPORT_POINTS = (5, 10, 15, 20, 30)
 ACTIVITY_POINTS = (10, 20, 30, 40, 50)
 FACTORS = {1: 0, 2: 0, 3: 60, 4: 80, 5: 100}
+# The chance that an attendance in the big community is followed by a redemption: 50 000
+# redemptions in the district at 1 000 000 entries there.
+BUSY_REDEEM = 0.025
 
 
 # --- what to make -------------------------------------------------------------------------
@@ -85,11 +94,17 @@ class Shape:
     communities: int = 50
     months: int = 12
     ledger_rows: int = 0  # entries wanted in the first community (0: its ordinary share)
+    first_wishes: int | None = None  # wishes of the first community (None: its even share)
     seed: int = 20261
     now: datetime | None = None
     keep: bool = False  # keep the generated rows in memory (tests compare stats with them)
 
     def wishes_of(self, index: int) -> int:
+        if self.first_wishes is not None:
+            if index == 0:
+                return self.first_wishes
+            base, extra = divmod(self.wishes - self.first_wishes, self.communities - 1)
+            return base + (1 if index - 1 < extra else 0)
         base, extra = divmod(self.wishes, self.communities)
         return base + (1 if index < extra else 0)
 
@@ -118,6 +133,7 @@ class Seeded:
     communities: list[CommunityData]
     counts: dict[str, int]
     seconds: float
+    phases: dict[str, float] = field(default_factory=dict)  # phase → seconds
 
 
 # --- names, places, words -----------------------------------------------------------------
@@ -435,11 +451,15 @@ class CommunityBuilder:
              DISTRICTS[self.index % len(DISTRICTS)], start - 30 * DAY))
         joined = lambda: start - timedelta(days=rng.uniform(1, 29))  # noqa: E731
         self.organisers = [self.person("organiser", joined()) for _ in range(3)]
-        n_volunteers = max(8, round(wpc / 70))
+        # The ordinary crew; the leaderboard's community has one volunteer per 100 entries
+        # (10 000 at 1 000 000, the issue's test case), its store no busier than the others'.
+        self.ordinary_volunteers = max(8, round(wpc / 70))
+        n_volunteers = self.ordinary_volunteers
         if self.ledger_rows:
-            n_volunteers = max(n_volunteers, self.ledger_rows // 400)
+            n_volunteers = max(n_volunteers, self.ledger_rows // 100)
         self.volunteers = [self.person("volunteer", joined()) for _ in range(n_volunteers)]
-        self.residents = [self.person("resident", joined()) for _ in range(max(15, round(wpc / 8)))]
+        # One resident per 6 wishes: 100 000 users in all at 500 000 wishes in 50 communities.
+        self.residents = [self.person("resident", joined()) for _ in range(max(15, round(wpc / 6)))]
         # A few volunteers do much of the work, as everywhere.
         self.cum_volunteers = list(_accumulate(
             1.0 / (1 + i) ** 0.6 for i in range(len(self.volunteers))))
@@ -774,11 +794,15 @@ class CommunityBuilder:
         ordinary = max(1, round(self.n_wishes / 2400 * span_days / 30))
         plans = [(clock.moment(rng), rng.randint(15, 40), False) for _ in range(ordinary)]
         if self.ledger_rows:
-            # The export community: enough attendances (each with a redemption after it) to
-            # bring its ledger to `ledger_rows` entries; ~50 attendees an activity.
+            # The leaderboard's (and export's) community: enough attendances (a few with a
+            # redemption after) to bring its ledger to `ledger_rows` entries; ~52 attendees an
+            # activity, or all its volunteers when fewer (the small database's ten).
             have = 2 * (self.earnings_so_far() + ordinary * 25)
-            attendances = max(0, math.ceil((self.ledger_rows - have) * 1.04 / 4))
-            plans += [(clock.moment(rng), 60, True) for _ in range(math.ceil(attendances / 50))]
+            attendances = max(0, math.ceil((self.ledger_rows - have) * 1.04
+                                           / (2 + 2 * BUSY_REDEEM)))
+            per_activity = min(52, len(self.volunteers))
+            plans += [(clock.moment(rng), 60, True)
+                      for _ in range(math.ceil(attendances / per_activity))]
         plans.sort(key=lambda p: p[0])
         for planned, capacity, busy in plans:
             starts = at_local(local_day(planned), rng.choice((9, 14, 15)), 0, 0)
@@ -848,7 +872,7 @@ class CommunityBuilder:
             "user_id": volunteer.id, "points": ACTIVITY_POINTS[activity["level"] - 1],
             "memo": f"志愿服务：{activity['title']}"[:200], "actor_id": organiser.id,
             "target": signup})
-        if busy:  # the export community's store: a cheap redemption after each attendance
+        if busy and rng.random() < BUSY_REDEEM:  # a cheap redemption after a few attendances
             at = human(rng, done + lognormal(rng, 20 * HOUR, 0.8))
             if at <= self.now:
                 self.intent(at, "redeem", {"user_id": volunteer.id,
@@ -857,11 +881,13 @@ class CommunityBuilder:
     # -- the store --
 
     def plan_redemptions(self) -> None:
-        """Ordinary communities: about every other volunteer redeems something a month."""
+        """About every other volunteer of an ordinary crew redeems something a month (the big
+        community's many volunteers share its ordinary crew's redemptions)."""
         rng = self.rng
+        chance = 0.5 * min(1.0, self.ordinary_volunteers / len(self.volunteers))
         for volunteer in self.volunteers:
             for month_start in self.clock.days[::30]:
-                if rng.random() < 0.5:
+                if rng.random() < chance:
                     day = month_start + timedelta(days=rng.randrange(30))
                     at = at_local(day, rng.randint(8, 20), rng.randrange(60), rng.randrange(60))
                     if self.clock.start <= at <= self.now:
@@ -1074,6 +1100,7 @@ def seed(url: str, shape: Shape, *, progress=print, fk_checks: bool = False) -> 
     clock = Clock(now, shape.months)
     writer = open_writer(url, fk_checks)
     kept: list[CommunityData] = []
+    written: list[tuple[int, str]] = []  # (id, code) of each community written
     try:
         ids = Ids(writer.max_ids())
         for index in range(shape.communities):
@@ -1091,6 +1118,7 @@ def seed(url: str, shape: Shape, *, progress=print, fk_checks: bool = False) -> 
             t1 = time.perf_counter()
             builder.write(writer)
             writer.commit()
+            written.append((builder.cid, builder.code))
             if shape.keep:
                 kept.append(builder.kept())
             progress(f"  {builder.code}: {len(builder.wishes):>7,} wishes, "
@@ -1101,7 +1129,46 @@ def seed(url: str, shape: Shape, *, progress=print, fk_checks: bool = False) -> 
         writer.finish()
     finally:
         writer.close()
-    return Seeded(now, clock.start, kept, dict(writer.rows_written), time.perf_counter() - started)
+    phases = {"generate and write": time.perf_counter() - started}
+    t0 = time.perf_counter()
+    counts = dict(writer.rows_written)
+    counts["leaderboard_totals"] = rebuild_totals(url, written, progress)
+    phases["leaderboard totals"] = time.perf_counter() - t0
+    return Seeded(now, clock.start, kept, counts, time.perf_counter() - started, phases)
+
+
+def rebuild_totals(url: str, communities: list[tuple[int, str]], progress=print) -> int:
+    """The leaderboards' pre-aggregates of each community, recomputed set-based from its entries.
+
+    The rows went in without transfer(), which keeps `leaderboard_totals` as it posts; this is
+    what `flask leaderboard rebuild-totals` does, one community per transaction, and `ledger
+    verify` (check 8) proves the result equals the entries."""
+    from sqlalchemy.orm import Session
+
+    from app.ledger import totals
+
+    engine = sa.create_engine(url)
+    rows = 0
+    try:
+        if engine.dialect.name == "postgresql":
+            # COPY left no statistics: without them the planner guesses nested loops over
+            # a million entries.
+            with engine.begin() as conn:
+                conn.execute(sa.text("ANALYZE ledger_entries, ledger_transfers, "
+                                     "points_accounts, team_members"))
+        for cid, code in communities:
+            t0 = time.perf_counter()
+            with Session(engine) as session, session.begin():
+                totals.rebuild(cid, session=session)
+                n = session.scalar(sa.select(sa.func.count()).select_from(
+                    totals.LeaderboardTotal).where(totals.LeaderboardTotal.community_id == cid))
+            rows += n
+            seconds = time.perf_counter() - t0
+            if seconds >= 1 or cid == communities[0][0]:
+                progress(f"  {code}: {n:>9,} leaderboard totals rebuilt in {seconds:5.1f} s")
+    finally:
+        engine.dispose()
+    return rows
 
 
 # --- the command ----------------------------------------------------------------------------
@@ -1235,6 +1302,37 @@ def run_verify(url: sa.URL) -> tuple[bool, list[str]]:
             db.engine.dispose()
 
 
+SUMMARY_TABLES = ("users", "communities", "memberships", "volunteer_profiles", "team_members",
+                  "wishes", "wish_events", "reports", "activities", "activity_signups",
+                  "redemptions", "ledger_transfers", "ledger_entries", "points_lots",
+                  "leaderboard_totals")
+
+
+def print_summary(url: sa.URL, counts: dict[str, int], phases: dict[str, float], total: float,
+                  ok: bool) -> None:
+    """The counts (and the leaderboard community's), and the time of each phase."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            first = conn.execute(sa.text(
+                "SELECT c.id, c.code, "
+                "(SELECT count(*) FROM memberships m WHERE m.community_id = c.id "
+                " AND m.role = 'volunteer'), "
+                "(SELECT count(*) FROM ledger_entries e WHERE e.community_id = c.id) "
+                "FROM communities c ORDER BY c.id LIMIT 1")).one()
+    finally:
+        engine.dispose()
+    print("\nrows written")
+    for table in SUMMARY_TABLES:
+        print(f"  {table:<20} {counts.get(table, 0):>11,}")
+    print(f"  the leaderboard's community {first[1]} (id {first[0]}): {first[2]:,} volunteers, "
+          f"{first[3]:,} ledger entries")
+    print("phase                     seconds")
+    for phase, seconds in phases.items():
+        print(f"  {phase:<22} {seconds:>8.1f}")
+    print(f"  {'total':<22} {total:>8.1f}   ledger verify: {'PASS' if ok else 'FAIL'}", flush=True)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -1247,11 +1345,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--months", type=int, default=None,
                         help="months of history (12; --small: 3)")
     parser.add_argument("--small", action="store_true",
-                        help="the stats baseline: 5 000 wishes in 2 communities over 3 months, "
-                             "so a month of one community has as many wishes as in the big "
+                        help="the 1 k baseline: a first community of 100 wishes, 10 volunteers "
+                             "and ~1 000 entries (the leaderboard's), then 2 of 2 500 wishes "
+                             "over 3 months, so a month of one has as many wishes as in the big "
                              "database (≈ 830) and only the database's size differs")
-    parser.add_argument("--ledger-rows", type=int, default=0,
-                        help="make the first community's ledger hold at least this many entries")
+    parser.add_argument("--ledger-rows", type=int, default=None,
+                        help="make the first community's ledger hold at least this many "
+                             "entries, with a volunteer per 100 (1 000 000; --small: 1 000)")
+    parser.add_argument("--first-wishes", type=int, default=None,
+                        help="wishes of the first community (its even share; --small: 100)")
     parser.add_argument("--seed", type=int, default=20261, help="random seed (20261)")
     parser.add_argument("--now", default=None,
                         help="the moment the history ends, ISO 8601 with offset (default: now)")
@@ -1265,9 +1367,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, default=None, help="also write a summary here")
     args = parser.parse_args(argv)
     if args.small:
-        args.wishes = 5_000
+        args.wishes = 5_100
+        if args.first_wishes is None:
+            args.first_wishes = 100
+    if args.ledger_rows is None:
+        args.ledger_rows = 1_000 if args.small else 1_000_000
     if args.communities is None:
-        args.communities = 2 if args.small else 50
+        args.communities = 3 if args.small else 50
+    if args.first_wishes is not None and not (
+            args.communities > 1 and 1 <= args.first_wishes <= args.wishes - args.communities):
+        parser.error("--first-wishes needs 2+ communities and leaves the others a wish each")
     if args.months is None:
         args.months = 3 if args.small else 12
     if not 1 <= args.communities <= 10_000 or args.wishes < args.communities:
@@ -1285,32 +1394,41 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     url = check_target(args.database_url, args.wipe)
     shape = Shape(wishes=args.wishes, communities=args.communities, months=args.months,
-                  ledger_rows=args.ledger_rows, seed=args.seed, now=args.now)
+                  ledger_rows=args.ledger_rows, first_wishes=args.first_wishes, seed=args.seed,
+                  now=args.now)
     print(f"WILL WIPE {url.render_as_string()} and seed {shape.wishes:,} wishes in "
           f"{shape.communities} communities over {shape.months} months"
           + (f", {shape.ledger_rows:,}+ ledger entries in the first" if shape.ledger_rows else ""),
           flush=True)
     started = time.perf_counter()
     reset_schema(url)
-    print(f"schema built by the migrations in {time.perf_counter() - started:.1f} s", flush=True)
+    phases = {"schema (migrations)": time.perf_counter() - started}
+    print(f"schema built by the migrations in {phases['schema (migrations)']:.1f} s", flush=True)
     seeded = seed(url.render_as_string(hide_password=False), shape,
                   progress=lambda line: print(line, flush=True), fk_checks=args.fk_checks)
+    phases.update(seeded.phases)
     print(f"written in {seeded.seconds:.1f} s: " + ", ".join(
         f"{table} {n:,}" for table, n in seeded.counts.items() if n), flush=True)
     t0 = time.perf_counter()
-    if not args.no_interleave:
+    if not args.no_interleave and url.get_backend_name() == "postgresql":
         interleave(url)
-        print(f"rows put in time order (CLUSTER) in {time.perf_counter() - t0:.1f} s", flush=True)
+        phases["CLUSTER by time"] = time.perf_counter() - t0
+        print(f"rows put in time order (CLUSTER) in {phases['CLUSTER by time']:.1f} s", flush=True)
         t0 = time.perf_counter()
     analyse(url)
-    print(f"VACUUM ANALYZE in {time.perf_counter() - t0:.1f} s", flush=True)
+    analysed = "VACUUM ANALYZE" if url.get_backend_name() == "postgresql" else "ANALYZE"
+    phases[analysed] = time.perf_counter() - t0
+    print(f"{analysed} in {phases[analysed]:.1f} s", flush=True)
     ok, lines = True, []
     if not args.no_verify:
         t0 = time.perf_counter()
         ok, lines = run_verify(url)
-        print(f"ledger verify ({time.perf_counter() - t0:.1f} s): " + "\n".join(lines), flush=True)
+        phases["ledger verify"] = time.perf_counter() - t0
+        print(f"ledger verify ({phases['ledger verify']:.1f} s): " + "\n".join(lines), flush=True)
+    total = time.perf_counter() - started
     print(f"history from {seeded.start.isoformat()} to {seeded.now.isoformat()}; "
-          f"total {time.perf_counter() - started:.1f} s")
+          f"total {total:.1f} s")
+    print_summary(url, seeded.counts, phases, total, ok)
     if args.json:
         args.json.write_text(json.dumps({
             "database": url.render_as_string(), "wishes": shape.wishes,

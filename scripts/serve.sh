@@ -10,6 +10,9 @@
 #                                            address, so a phone on the same Wi-Fi can scan a poster
 #   PUBLIC_BASE_URL=https://… bash …         the address QR codes encode (behind a proxy)
 #   WORKERS=1, EXTRAS=postgres (pip extras to install, e.g. with a PostgreSQL DATABASE_URL)
+#                                            WORKERS overrides gunicorn.conf.py's worker count;
+#                                            that file decides the rest (worker class, request
+#                                            limits, JSON access log on stdout, proxies)
 #   DEMO_WEEKS=0 bash scripts/serve.sh       the demo community without history (default 8)
 # Ctrl-C stops it.
 set -euo pipefail
@@ -61,4 +64,5 @@ case "$HOST" in
   0.0.0.0) echo "On a phone on the same network, open ${PUBLIC_BASE_URL}/ or scan a poster." ;;
 esac
 echo "API docs: ${PUBLIC_BASE_URL}/api/v1/docs"
-exec gunicorn --workers "${WORKERS:-2}" --bind "${HOST}:${PORT}" --access-logfile - wsgi:app
+# gunicorn reads ./gunicorn.conf.py by itself; only the address and an explicit WORKERS are flags.
+exec gunicorn ${WORKERS:+--workers "$WORKERS"} --bind "${HOST}:${PORT}" wsgi:app

@@ -26,6 +26,7 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
 
 from app import audit
@@ -176,13 +177,12 @@ def transfer(community_id: int, source_id: int | str, destination_id: int | str,
             if existing is None:
                 raise Conflict("insufficient_points")
             return Posting(_replay(existing, source_id, destination_id, amount, kind), False)
-        record = db.session.scalar(
-            _insert(Transfer).values(
-                community_id=community_id, key=key, kind=kind.value, source_id=source_id,
-                destination_id=destination_id, requested_amount=amount, amount=posted,
-                memo=memo[:200], actor_id=actor_id, created_at=utcnow())
-            .on_conflict_do_nothing(index_elements=["community_id", "key"])
-            .returning(Transfer))
+        record = _persisted(Transfer, db.session.execute(
+            _insert_transfer(dialect_name(db.session)), {
+                "community_id": community_id, "key": key, "kind": kind.value,
+                "source_id": source_id, "destination_id": destination_id,
+                "requested_amount": amount, "amount": posted, "memo": memo[:200],
+                "actor_id": actor_id, "created_at": utcnow()}).first())
         if record is None:
             # The key has posted before (or a concurrent posting of it committed first).
             existing = _find_transfer(community_id, key)
@@ -216,6 +216,29 @@ def _insert(model):
             else sqlite_insert)(model)
 
 
+@functools.cache
+def _insert_transfer(dialect: str):
+    """INSERT … ON CONFLICT (community, key) DO NOTHING RETURNING the transfer, built once."""
+    columns = ("community_id", "key", "kind", "source_id", "destination_id",
+               "requested_amount", "amount", "memo", "actor_id", "created_at")
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    table = Transfer.__table__  # the table, not the class: an ORM insert would rebuild it
+    return (insert(table).values({c: sa.bindparam(c) for c in columns})
+            .on_conflict_do_nothing(index_elements=["community_id", "key"])
+            .returning(*table.columns))
+
+
+def _persisted(model, row: sa.Row | None):
+    """The ORM object of a row an INSERT … RETURNING just wrote, in the session without
+    loading it again (None for no row)."""
+    if row is None:
+        return None
+    instance = model(**row._mapping)
+    make_transient_to_detached(instance)
+    db.session.add(instance)
+    return instance
+
+
 def _count_earned(community_id: int, kind: TransferKind, holder: sa.Row, amount: int,
                   entry_id: int, record: Transfer) -> None:
     """Points earned or adjusted (`amount` signed for the holder) count on the leaderboards
@@ -234,25 +257,27 @@ def _lock_accounts(community_id: int, *accounts: int | str) -> dict[int, sa.Row]
     exist yet is made first (a user's, on their first debit or credit)."""
     ids = [a for a in accounts if isinstance(a, int)]
     keys = [a for a in accounts if isinstance(a, str)]
-    statement = (
-        sa.select(Account.id, Account.key, Account.community_id, Account.kind, Account.user_id,
-                  Account.balance)
-        .where(sa.or_(*([Account.id.in_(ids)] if ids else []),
-                      *([sa.and_(Account.community_id == community_id, Account.key.in_(keys))]
-                        if keys else [])))
-        .order_by(Account.id)
-        .with_for_update())
-    rows = {r.id: r for r in db.session.execute(statement)}
+    params = {"ids": ids, "community": community_id, "keys": keys}
+    rows = {r.id: r for r in db.session.execute(_LOCK, params)}
     missing = set(keys) - {r.key for r in rows.values()}
     if missing:
         for account_key in missing:
             kind, _, holder = account_key.partition(":")
             ensure_account(community_id, AccountKind(kind), int(holder) if holder else None)
-        rows = {r.id: r for r in db.session.execute(statement)}
+        rows = {r.id: r for r in db.session.execute(_LOCK, params)}
     if len(rows) != len(set(accounts)) or any(r.community_id != community_id
                                                for r in rows.values()):
         raise ValueError("both accounts must exist and belong to the transfer's community")
     return rows
+
+
+_LOCK = (sa.select(Account.id, Account.key, Account.community_id, Account.kind, Account.user_id,
+                   Account.balance)
+         .where(sa.or_(Account.id.in_(sa.bindparam("ids", expanding=True)),
+                       sa.and_(Account.community_id == sa.bindparam("community"),
+                               Account.key.in_(sa.bindparam("keys", expanding=True)))))
+         .order_by(Account.id)
+         .with_for_update())
 
 
 def _row(locked: dict[int, sa.Row], account: int | str) -> sa.Row:
@@ -283,7 +308,21 @@ def _move(source_id: int, destination_id: int, points: int, kind: TransferKind) 
     The debit is conditional: a user account's balance never goes below zero, whatever
     interleaving of requests or worker processes (the CHECK constraint backs it).
     """
-    delta = sa.case((Account.id == source_id, -points), else_=points)
+    rows = db.session.execute(_move_statement(kind), {
+        "source": source_id, "destination": destination_id, "points": points,
+        "debit": -points}, execution_options={"synchronize_session": False}).all()
+    if len(rows) != 2:
+        raise Conflict("insufficient_points")
+    return dict(rows)
+
+
+@functools.cache
+def _move_statement(kind: TransferKind) -> sa.Update:
+    """Both sides' UPDATE for a kind of transfer (which totals it moves), built once."""
+    source, points = sa.bindparam("source", type_=sa.Integer), sa.bindparam("points",
+                                                                           type_=sa.BigInteger)
+    delta = sa.case((Account.id == source, sa.bindparam("debit", type_=sa.BigInteger)),
+                    else_=points)
     values: dict = {"balance": Account.balance + delta, "entry_count": Account.entry_count + 1}
     if kind in EARNING_KINDS or kind == TransferKind.ADJUSTMENT:
         values["earned_total"] = Account.earned_total + delta
@@ -291,17 +330,11 @@ def _move(source_id: int, destination_id: int, points: int, kind: TransferKind) 
         values[column] = getattr(Account, column) + delta
     elif kind in (TransferKind.REDEMPTION, TransferKind.REFUND):
         values["redeemed_total"] = Account.redeemed_total - delta
-    rows = db.session.execute(
-        sa.update(Account)
-        .where(Account.id.in_([source_id, destination_id]),
-               sa.or_(Account.id != source_id, Account.kind != AccountKind.USER.value,
-                      Account.balance >= points))
-        .values(**values).returning(Account.id, Account.balance),
-        execution_options={"synchronize_session": False},
-    ).all()
-    if len(rows) != 2:
-        raise Conflict("insufficient_points")
-    return dict(rows)
+    return (sa.update(Account)
+            .where(Account.id.in_([source, sa.bindparam("destination", type_=sa.Integer)]),
+                   sa.or_(Account.id != source, Account.kind != AccountKind.USER.value,
+                          Account.balance >= points))
+            .values(**values).returning(Account.id, Account.balance))
 
 
 def _expire_accounts(*account_ids: int) -> None:
@@ -318,41 +351,51 @@ def _take_from_lots(account_id: int, points: int, record: Transfer, kind: Transf
     open lot's take is what the debit still needs after the older lots, up to what it holds.
     On PostgreSQL the uses and the lots' update are one statement; SQLite, which has no
     writing CTE, runs them as two."""
-    running = sa.func.sum(PointsLot.remaining).over(order_by=(PointsLot.earned_on, PointsLot.id))
-    open_lots = (sa.select(PointsLot.id, PointsLot.remaining, running.label("through"))
-                 .where(PointsLot.account_id == account_id, PointsLot.remaining > 0)
-                 .subquery())
-    before = open_lots.c.through - open_lots.c.remaining  # what the older lots hold
-    postgresql = dialect_name(db.session) == "postgresql"
-    least = sa.func.least if postgresql else sa.func.min
-    uses = (sa.insert(LotUse)
-            .from_select(["lot_id", "transfer_id", "amount"],
-                         sa.select(open_lots.c.id, sa.literal(record.id),
-                                   least(open_lots.c.remaining, points - before))
-                         .where(before < points))
-            .returning(LotUse.lot_id, LotUse.amount))
-    expired = kind == TransferKind.EXPIRY
-    if postgresql:
-        taken = uses.cte("taken")
-        statement = (sa.update(PointsLot).where(PointsLot.id == taken.c.lot_id)
-                     .values(remaining=PointsLot.remaining - taken.c.amount,
-                             expired=PointsLot.expired + (taken.c.amount if expired else 0))
-                     .returning(taken.c.amount))
-        took = sum(db.session.scalars(statement, execution_options={
-            "synchronize_session": False}).all())
+    params = {"account": account_id, "points": points, "transfer": record.id}
+    options = {"synchronize_session": False}
+    statements = _lot_statements(dialect_name(db.session), kind == TransferKind.EXPIRY)
+    if len(statements) == 1:
+        took = sum(db.session.scalars(statements[0], params, execution_options=options).all())
     else:
-        took = sum(amount for _lot, amount in db.session.execute(uses))
-        taken = (sa.select(LotUse.lot_id, LotUse.amount)
-                 .where(LotUse.transfer_id == record.id).subquery())
-        db.session.execute(
-            sa.update(PointsLot).where(PointsLot.id == taken.c.lot_id)
-            .values(remaining=PointsLot.remaining - taken.c.amount,
-                    expired=PointsLot.expired + (taken.c.amount if expired else 0)),
-            execution_options={"synchronize_session": False})
+        uses, update = statements
+        took = sum(amount for _lot, amount in db.session.execute(uses, params))
+        db.session.execute(update, params, execution_options=options)
     if took != points:
         # The account's balance covered the debit, so its lots must have: they sum to it.
         raise RuntimeError(f"account {account_id}: its lots hold {took} points, "
                            f"not the {points} its balance allowed")
+
+
+@functools.cache
+def _lot_statements(dialect: str, expiring: bool) -> tuple:
+    """The first-in-first-out take as statements with bound parameters, built once."""
+    points = sa.bindparam("points", type_=sa.BigInteger)
+    transfer = sa.bindparam("transfer", type_=sa.Integer)
+    running = sa.func.sum(PointsLot.remaining).over(order_by=(PointsLot.earned_on, PointsLot.id))
+    open_lots = (sa.select(PointsLot.id, PointsLot.remaining, running.label("through"))
+                 .where(PointsLot.account_id == sa.bindparam("account", type_=sa.Integer),
+                        PointsLot.remaining > 0)
+                 .subquery())
+    before = open_lots.c.through - open_lots.c.remaining  # what the older lots hold
+    least = sa.func.least if dialect == "postgresql" else sa.func.min
+    # Core tables, not the classes: the ORM would treat the parameters as rows to insert.
+    use_table, lot_table = LotUse.__table__, PointsLot.__table__
+    uses = (sa.insert(use_table)
+            .from_select(["lot_id", "transfer_id", "amount"],
+                         sa.select(open_lots.c.id, transfer,
+                                   least(open_lots.c.remaining, points - before))
+                         .where(before < points))
+            .returning(use_table.c.lot_id, use_table.c.amount))
+
+    def update(taken):
+        return (sa.update(lot_table).where(lot_table.c.id == taken.c.lot_id)
+                .values(remaining=lot_table.c.remaining - taken.c.amount,
+                        expired=lot_table.c.expired + (taken.c.amount if expiring else 0)))
+    if dialect == "postgresql":
+        taken = uses.cte("taken")
+        return (update(taken).returning(taken.c.amount),)
+    return uses, update(sa.select(use_table.c.lot_id, use_table.c.amount)
+                        .where(use_table.c.transfer_id == transfer).subquery())
 
 
 def _put_into_lots(community_id: int, account_id: int, points: int, record: Transfer,
