@@ -11,7 +11,7 @@ from werkzeug.routing import IntegerConverter
 
 from app.body import check_json_body
 from app.config import check_production_safety, config_class
-from app.db import MAX_ID, configure_sqlite, set_write_intent
+from app.db import MAX_ID, configure_sqlite, ping_idle_connections, set_write_intent
 from app.errors import register_error_handlers
 from app.extensions import api, db, jwt, limiter, migrate
 from app.ops.request_id import init_request_id
@@ -81,6 +81,7 @@ def register_extensions(app: Flask) -> None:
     )
     with app.app_context():
         configure_sqlite(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+        ping_idle_connections(db.engine, app.config["DATABASE_PING_AFTER_IDLE_SECONDS"])
 
 
 def register_blueprints(app: Flask) -> None:

@@ -38,7 +38,11 @@ class Config:
     # max_connections (gunicorn.conf.py explains the sum). SQLite uses neither setting.
     DATABASE_POOL_SIZE = _env_int("DATABASE_POOL_SIZE", 2)
     DATABASE_MAX_OVERFLOW = _env_int("DATABASE_MAX_OVERFLOW", 2)
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    # A pooled connection idle this long is pinged before use (app.db.ping_idle_connections);
+    # SQLAlchemy's pool_pre_ping, a round trip before every request, is off.
+    DATABASE_PING_AFTER_IDLE_SECONDS = float(os.environ.get("DATABASE_PING_AFTER_IDLE_SECONDS",
+                                                            "10"))
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": False}
     if not SQLALCHEMY_DATABASE_URI.startswith("sqlite"):
         SQLALCHEMY_ENGINE_OPTIONS = {**SQLALCHEMY_ENGINE_OPTIONS, "pool_size": DATABASE_POOL_SIZE,
                                      "max_overflow": DATABASE_MAX_OVERFLOW}
