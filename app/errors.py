@@ -51,9 +51,11 @@ HTTP_SLUGS = {
     405: "method_not_allowed",
     409: "conflict",
     413: "payload_too_large",
+    414: "uri_too_long",  # (the messages: app/ops/server.py, which answers gunicorn's refusals)
     415: "unsupported_media_type",
     422: "validation_error",
     429: "rate_limited",
+    431: "headers_too_large",
     500: "internal_error",
     503: "service_unavailable",
 }

@@ -427,7 +427,9 @@ class Server:
                "RATELIMIT_STORAGE_URI": "memory://", "PUBLIC_BASE_URL": self.base,
                "FLOOR_DATABASE_URL": url, "FLOOR_SECRET": SECRET}
         command = [*(wrapper or []), sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
-                   "--workers", str(workers), "--worker-class", "sync",
+                   # Sync workers, as the issue measured: gunicorn.conf.py picks its sync
+                   # worker class for one thread (it ships gthread, 2 threads, by default).
+                   "--workers", str(workers), "--threads", "1",
                    "--bind", f"127.0.0.1:{self.port}", *(extra or []), target]
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("wb"),
                                         stderr=subprocess.STDOUT, start_new_session=True)
@@ -778,7 +780,7 @@ def main(argv: list[str] | None = None) -> int:
         floor = Server("floor", "floor_app:create_app()", url, args.workers,
                        logdir / "floor.log", extra=["--pythonpath", str(SCRIPTS)])
         print(f"ours on {ours.base}, floor on {floor.base}: gunicorn -c gunicorn.conf.py "
-              f"--workers {args.workers} --worker-class sync; wrk -t{args.threads} "
+              f"--workers {args.workers} --threads 1 (sync); wrk -t{args.threads} "
               f"-d{args.duration:g}s; rate limits as configured (not disabled)", flush=True)
         load_before = os.getloadavg()[0]
         rows = []
