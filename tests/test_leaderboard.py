@@ -493,3 +493,23 @@ def test_verify_finds_tampered_totals_and_rebuild_restores_them(app, world, ledg
     refused = app.test_cli_runner().invoke(args=["leaderboard", "rebuild-totals", "--community",
                                                  "nowhere"])
     assert refused.exit_code != 0 and "nowhere" in refused.output
+
+
+def test_standing_ranks_anyone_as_the_whole_ranking_does(app, world, factory, ledger):
+    """The pages' own-rank read (its rows and two counts) agrees with the full ranking, ties
+    (the earlier achiever, then the lower id) and all."""
+    people = [factory.member(world.community, factory.user(f"志愿者{n}"), "volunteer")
+              for n in range(13)]
+    moment = datetime.now(UTC) - timedelta(minutes=30)
+    for n, person in enumerate(people):
+        ledger.earn(person, 10 + (n % 4) * 5, moment + timedelta(seconds=n))
+    with reading(app):
+        full = leaderboard.leaderboard(world.community.id, "week", "volunteer", 100)["items"]
+        for person in people:
+            own, count = leaderboard.standing(world.community.id, "week", "volunteer",
+                                              [person.id])
+            assert own == [row for row in full if row["user_id"] == person.id]
+            assert count == len(full) == 13
+        nobody, count = leaderboard.standing(world.community.id, "week", "volunteer",
+                                             [world.outsider.id])
+        assert nobody == [] and count == 13

@@ -101,6 +101,40 @@ def leaderboard(community_id: int, period: str, by: str, limit: int,
     }
 
 
+def standing(community_id: int, period: str, by: str, subject_ids, source: str | None = None,
+             on: date | None = None) -> tuple[list[dict], int]:
+    """These volunteers' (or teams') rows in a live ranking, each with its rank, and how many
+    are ranked: their own rows and two counts of one index range, not the whole ranking."""
+    start, _end = period_bounds(period, on or local_today())
+    total = LeaderboardTotal
+    ranked = (total.community_id == community_id, total.period == period,
+              total.period_start == (start or totals.ALL_TIME),
+              total.source == (source or totals.ALL_SOURCES), total.by == by, total.points > 0)
+    named, name, id_key = ((User, User.display_name, "user_id") if by == "volunteer"
+                           else (Team, Team.name, "team_id"))
+    ahead = sa.orm.aliased(total)
+    before = (sa.select(sa.func.count()).where(
+        ahead.community_id == total.community_id, ahead.period == total.period,
+        ahead.period_start == total.period_start, ahead.source == total.source,
+        ahead.by == total.by, ahead.points > 0,
+        sa.tuple_(-ahead.points, ahead.last_entry_id, ahead.subject_id)
+        < sa.tuple_(-total.points, total.last_entry_id, total.subject_id))
+        .scalar_subquery())
+    ids = sorted(set(subject_ids))
+    rows = db.session.execute(
+        sa.select(before, total.subject_id, name, total.points, total.wishes_fulfilled,
+                  Entry.created_at)
+        .join(named, named.id == total.subject_id)
+        .join(Entry, Entry.id == total.last_entry_id)
+        .where(*ranked, total.subject_id.in_(ids))
+        .order_by(total.points.desc(), total.last_entry_id, total.subject_id)).all() if ids else []
+    count = db.session.scalar(sa.select(sa.func.count()).select_from(total).where(*ranked))
+    own = [{"rank": int(ahead_of) + 1, id_key: subject_id, "display_name": display_name,
+            "points": int(points), "wishes_fulfilled": int(wishes), "last_earned_at": last}
+           for ahead_of, subject_id, display_name, points, wishes, last in rows]
+    return _jsonable(own), int(count or 0)
+
+
 def _jsonable(ranking: list[dict]) -> list[dict]:
     out = []
     for row in ranking:

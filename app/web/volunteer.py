@@ -116,17 +116,18 @@ def _next_expiring(community_id: int, user_id: int) -> dict | None:
 
 def _own_rank(community_id: int, period: str, by: str, source: str | None = None) -> dict:
     """The top rows of a ranking, and the person's own row (or their teams') wherever it is."""
-    board = leaderboard.leaderboard(community_id, period, by, limit=10_000, source=source)
+    board = leaderboard.leaderboard(community_id, period, by, limit=RANK_ROWS, source=source)
     if by == "team":
         mine = set(db.session.scalars(sa.select(TeamMember.team_id).where(
             TeamMember.community_id == community_id, TeamMember.user_id == current_user.id)))
-        own = [row for row in board["items"] if row.get("team_id") in mine]
     else:
-        own = [row for row in board["items"] if row.get("user_id") == current_user.id]
+        mine = {current_user.id}
+    # The person's own rows, wherever they rank: read for them (with their ranks), not found
+    # by reading the whole ranking (10 000 volunteers' rows, every page view).
+    own, count = leaderboard.standing(community_id, period, by, mine, source=source)
     last_day = (date.fromisoformat(board["end"]) - timedelta(days=1)).isoformat() if board["end"] else None
     return {**board, "last_day": last_day, "top": board["items"][:RANK_ROWS], "own": own,
-            "own_below": [row for row in own if row["rank"] > RANK_ROWS],
-            "count": len(board["items"])}
+            "own_below": [row for row in own if row["rank"] > RANK_ROWS], "count": count}
 
 
 @bp.get("/leaderboard")
