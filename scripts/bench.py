@@ -214,13 +214,22 @@ def analyse(app) -> None:
         db.engine.dispose()
 
 
-def open_wish_ids(app, community_id: int) -> list[int]:
+def open_wish_ids(app, community_id: int, reopen: bool = False) -> list[int]:
+    """The community's open wishes, for the claim runs. With `reopen`, the wishes earlier runs
+    claimed are put back first (claims move no points, so the ledger is untouched): each run
+    gets as many wishes as the first, however fast the app it measures."""
     import sqlalchemy as sa
 
     from app.extensions import db
     from app.wishes.models import Wish
 
     with app.app_context():
+        if reopen:
+            claimed = sa.select(Wish.id).where(Wish.community_id == community_id,
+                                               Wish.status == "claimed")
+            db.session.execute(sa.update(Wish).where(Wish.id.in_(claimed)).values(
+                status="open", claimer_id=None, claimed_at=None, fulfil_due_at=None))
+            db.session.commit()
         ids = db.session.scalars(sa.select(Wish.id).where(
             Wish.community_id == community_id, Wish.status == "open").order_by(Wish.id)).all()
         db.session.remove()
@@ -314,6 +323,34 @@ def restore_seed(url, key: str) -> tuple[World, list[int]] | None:
     data = dict(kept["world"])
     ids = data.pop("volunteer_ids")
     return World(**data), ids
+
+
+def existing_world(app, code: str, volunteers: int) -> tuple[World, list[int]]:
+    """A community already in the database (e.g. seed_scale's scale001, 10 000 volunteers and
+    1 000 000 entries): its first board, any reward, and its first volunteers, unchanged."""
+    import sqlalchemy as sa
+
+    from app.communities.models import Community, Membership, Role
+    from app.extensions import db
+    from app.store.models import Reward
+    from app.wishes.models import Board
+
+    with app.app_context():
+        community = db.session.scalar(sa.select(Community).where(Community.code == code))
+        if community is None:
+            raise SystemExit(f"no community with code {code!r} in this database")
+        cid = community.id
+        token = db.session.scalar(sa.select(Board.token).where(Board.community_id == cid)
+                                  .order_by(Board.id).limit(1)) or ""
+        reward = db.session.scalar(sa.select(Reward.id).where(Reward.community_id == cid)
+                                   .order_by(Reward.id).limit(1)) or 0
+        organiser = db.session.scalar(sa.select(Membership.user_id).where(
+            Membership.community_id == cid, Membership.role == Role.ORGANISER.value).limit(1))
+        ids = list(db.session.scalars(sa.select(Membership.user_id).where(
+            Membership.community_id == cid, Membership.role == Role.VOLUNTEER.value)
+            .order_by(Membership.user_id).limit(volunteers)))
+        db.session.remove()
+    return World(cid, token, reward, reward, organiser or 0), ids
 
 
 def mint_tokens(app, user_ids: list[int]) -> list[tuple[int, str]]:
@@ -681,6 +718,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reuse-seed", action="store_true",
                         help="keep a copy of the seeded database and start from it next time "
                              "(same migrations and seed flags), instead of minutes of seeding")
+    parser.add_argument("--existing", metavar="CODE", default=None,
+                        help="measure a community already in --database-url (seed_scale's "
+                             "scale001, say): nothing is wiped or seeded; reads only "
+                             "(points, ledger, leaderboard by default); it only adds logins for its tokens")
     parser.add_argument("--profile", metavar="ENDPOINT", choices=list(BY_NAME),
                         help="instead of comparing: run ours under py-spy on one endpoint "
                              "(flamegraph and top functions in /tmp)")
@@ -696,6 +737,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown endpoint(s) {', '.join(unknown)}; choose from "
                      + ", ".join(BY_NAME))
+    if args.existing and not names:
+        names = ["points", "ledger", "leaderboard"]
+    if args.existing and any(BY_NAME[n].write for n in names if n in BY_NAME):
+        parser.error("--existing measures reads only: it changes nothing but the logins it makes")
     args.endpoints = [BY_NAME[n] for n in names] if names else list(ENDPOINTS)
     if not 0.5 <= args.duration <= 600:
         parser.error("--duration must be 0.5…600 seconds")
@@ -744,11 +789,18 @@ def main(argv: list[str] | None = None) -> int:
     from app import create_app
     from app.extensions import db
 
-    print(f"=== {backend}: {make_url(url).render_as_string()} (wiped) ===", flush=True)
+    wiped = "" if args.existing else " (wiped)"
+    print(f"=== {backend}: {make_url(url).render_as_string()}{wiped} ===", flush=True)
     key = seed_key(args)
     restored = restore_seed(make_url(url), key) if args.reuse_seed else None
     app = None
-    if restored:
+    if args.existing:
+        app = create_app(app_config(url))
+        world, ids = existing_world(app, args.existing, args.volunteers)
+        world.volunteers = mint_tokens(app, ids)
+        print(f"community {args.existing} as it is: {len(ids)} volunteers, fresh tokens",
+              flush=True)
+    elif restored:
         world, ids = restored
         app = create_app(app_config(url))
         world.volunteers = mint_tokens(app, ids)
@@ -789,7 +841,7 @@ def main(argv: list[str] | None = None) -> int:
                 for connections in args.connections:
                     results = {}
                     for server in (ours, floor):
-                        wish_ids = (open_wish_ids(app, world.community_id)
+                        wish_ids = (open_wish_ids(app, world.community_id, reopen=True)
                                     if endpoint.name == "claim" else [])
                         lines_file = logdir / f"{endpoint.name}-{server.name}.tsv"
                         lines_file.write_text(
