@@ -88,3 +88,33 @@ def refuse_each(client, method: str, url: str, headers: dict, cases, snapshot) -
         response = client.open(url, method=method, json=body, headers=headers)
         assert_field_error(response, field, note=body)
         assert snapshot() == before, body
+
+
+@contextmanager
+def fresh_limit_window(redis_url: str, lowest: int, span: int):
+    """A rate-limit window (in seconds, lowest … lowest + span) no other test uses, a Redis
+    connection, and the pattern of its keys: (window, connection, pattern).
+
+    flask-limiter keeps its key prefix from the first app it was bound to, so a test's keys are
+    told apart by the limit itself ("3 per <window> second"); Redis outlives a test, so they are
+    removed before and after.
+    """
+    import uuid
+
+    import redis
+
+    window = lowest + uuid.uuid4().int % span
+    connection = redis.Redis.from_url(redis_url)
+    pattern = f"*/{window}/second"
+
+    def clean():
+        for key in connection.scan_iter(match=pattern):
+            connection.delete(key)
+
+    clean()
+    try:
+        yield window, connection, pattern
+    finally:
+        clean()
+        connection.close()
+

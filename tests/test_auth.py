@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from tests.conftest import PASSWORD, TEST_SECRET
-from tests.helpers import assert_error, bearer
+from tests.helpers import assert_error, bearer, fresh_limit_window
 
 REGISTER = "/api/v1/auth/register"
 LOGIN = "/api/v1/auth/login"
@@ -873,25 +873,9 @@ needs_redis = pytest.mark.skipif(
 
 @pytest.fixture
 def redis_window():
-    """A Redis connection and a rate-limit window (in seconds) no other test uses.
-
-    flask-limiter keeps its key prefix from the first app it was bound to, so a test's keys are
-    told apart by the limit itself ("3 per <window> second"); they are removed before and after.
-    """
-    import redis
-
-    window = 500 + uuid.uuid4().int % 400
-    connection = redis.Redis.from_url(REDIS_URL)
-    pattern = f"*/{window}/second"
-
-    def clean():
-        for key in connection.scan_iter(match=pattern):
-            connection.delete(key)
-
-    clean()
-    yield connection, window, pattern
-    clean()
-    connection.close()
+    """A Redis connection and a rate-limit window (in seconds) no other test uses."""
+    with fresh_limit_window(REDIS_URL, 500, 400) as (window, connection, pattern):
+        yield connection, window, pattern
 
 
 @needs_redis

@@ -16,14 +16,13 @@ which tests/test_live_auth.py and tests/test_store_concurrency.py cover. Needs T
 from __future__ import annotations
 
 import os
-import uuid
 from collections import Counter
 
 import pytest
 import requests
 
 from tests.conftest import PASSWORD, REQUIRE_PG
-from tests.helpers import bearer, fire
+from tests.helpers import bearer, fire, fresh_limit_window
 from tests.store_helpers import API, assert_verified, balance, give_points, make_reward, stock
 
 pytestmark = pytest.mark.live
@@ -57,20 +56,8 @@ def redis_url(database_kind):
 def login_window(redis_url):
     """A login limit of 5 per <window> seconds, the window unused by any other test, so that
     no earlier run's counters (Redis outlives the test) count; its keys removed around it."""
-    import redis
-
-    window = 1000 + uuid.uuid4().int % 800
-    connection = redis.Redis.from_url(redis_url)
-    pattern = f"*/{window}/second"
-
-    def clean():
-        for key in connection.scan_iter(match=pattern):
-            connection.delete(key)
-
-    clean()
-    yield window, connection, pattern
-    clean()
-    connection.close()
+    with fresh_limit_window(redis_url, 1000, 800) as found:
+        yield found
 
 
 @pytest.fixture
