@@ -203,11 +203,26 @@ def dialect_name(session) -> str:
     return session.get_bind().dialect.name
 
 
+def dialect_insert(dialect: str):
+    """The database's own INSERT construct (it has ON CONFLICT): PostgreSQL's or SQLite's."""
+    return postgresql_insert if dialect == "postgresql" else sqlite_insert
+
+
+def greatest(dialect: str, a, b):
+    """The larger of two values in SQL: PostgreSQL's GREATEST, SQLite's two-argument max()."""
+    return sa.func.greatest(a, b) if dialect == "postgresql" else sa.func.max(a, b)
+
+
+def least(dialect: str, a, b):
+    """The smaller of two values in SQL: PostgreSQL's LEAST, SQLite's two-argument min()."""
+    return sa.func.least(a, b) if dialect == "postgresql" else sa.func.min(a, b)
+
+
 def insert_unless_present(session, model, values: dict, conflict_on: list[str]):
     """INSERT … ON CONFLICT (conflict_on) DO NOTHING, on either database: a row created
     concurrently by another worker is not an error, and the first one stays."""
-    insert = postgresql_insert if dialect_name(session) == "postgresql" else sqlite_insert
-    return insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict_on)
+    return (dialect_insert(dialect_name(session))(model).values(**values)
+            .on_conflict_do_nothing(index_elements=conflict_on))
 
 
 def community_settings(session, model, community_id: int, defaults: dict) -> dict:

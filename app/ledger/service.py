@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
 
@@ -33,7 +31,15 @@ from app import audit
 from app.communities import access
 from app.communities.models import Membership
 from app.communities.service import SERVICE_HOURS, service_hours  # noqa: F401  (re-exported)
-from app.db import dialect_name, forget_memo, insert_unless_present, transaction_memo, utcnow
+from app.db import (
+    dialect_insert,
+    dialect_name,
+    forget_memo,
+    insert_unless_present,
+    least,
+    transaction_memo,
+    utcnow,
+)
 from app.errors import Conflict, NotFound, ValidationFailed, register_messages
 from app.extensions import db
 from app.i18n import N_
@@ -211,19 +217,13 @@ def transfer(community_id: int, source_id: int | str, destination_id: int | str,
     return Posting(record, True)
 
 
-def _insert(model):
-    return (postgresql_insert if dialect_name(db.session) == "postgresql"
-            else sqlite_insert)(model)
-
-
 @functools.cache
 def _insert_transfer(dialect: str):
     """INSERT … ON CONFLICT (community, key) DO NOTHING RETURNING the transfer, built once."""
     columns = ("community_id", "key", "kind", "source_id", "destination_id",
                "requested_amount", "amount", "memo", "actor_id", "created_at")
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     table = Transfer.__table__  # the table, not the class: an ORM insert would rebuild it
-    return (insert(table).values({c: sa.bindparam(c) for c in columns})
+    return (dialect_insert(dialect)(table).values({c: sa.bindparam(c) for c in columns})
             .on_conflict_do_nothing(index_elements=["community_id", "key"])
             .returning(*table.columns))
 
@@ -377,13 +377,12 @@ def _lot_statements(dialect: str, expiring: bool) -> tuple:
                         PointsLot.remaining > 0)
                  .subquery())
     before = open_lots.c.through - open_lots.c.remaining  # what the older lots hold
-    least = sa.func.least if dialect == "postgresql" else sa.func.min
     # Core tables, not the classes: the ORM would treat the parameters as rows to insert.
     use_table, lot_table = LotUse.__table__, PointsLot.__table__
     uses = (sa.insert(use_table)
             .from_select(["lot_id", "transfer_id", "amount"],
                          sa.select(open_lots.c.id, transfer,
-                                   least(open_lots.c.remaining, points - before))
+                                   least(dialect, open_lots.c.remaining, points - before))
                          .where(before < points))
             .returning(use_table.c.lot_id, use_table.c.amount))
 

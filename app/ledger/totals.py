@@ -18,12 +18,10 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.communities.models import TeamMember
 from app.communities.service import TEAM_CHANGES
-from app.db import dialect_name
+from app.db import dialect_insert, dialect_name, greatest
 from app.extensions import db
 from app.ledger.models import (
     SOURCES,
@@ -51,23 +49,14 @@ def period_starts(day: date) -> dict[str, date]:
             "all": ALL_TIME}
 
 
-def _insert():
-    return postgresql_insert if dialect_name(db.session) == "postgresql" else sqlite_insert
-
-
-def _greatest(a, b):
-    # PostgreSQL's GREATEST; SQLite's max() of two arguments is the same scalar function.
-    return (sa.func.greatest(a, b) if dialect_name(db.session) == "postgresql"
-            else sa.func.max(a, b))
-
-
 def _add_up(statement):
     """ON CONFLICT: add the new row's points and wishes to the stored row."""
     new = statement.excluded
     return statement.on_conflict_do_update(index_elements=KEY, set_={
         "points": T.points + new.points,
         "wishes_fulfilled": T.wishes_fulfilled + new.wishes_fulfilled,
-        "last_entry_id": _greatest(T.last_entry_id, new.last_entry_id)})
+        "last_entry_id": greatest(dialect_name(db.session), T.last_entry_id,
+                                  new.last_entry_id)})
 
 
 def record(community_id: int, user_id: int, kind: str, amount: int, entry_id: int,
@@ -84,7 +73,7 @@ def record(community_id: int, user_id: int, kind: str, amount: int, entry_id: in
              "wishes_fulfilled": wish, "last_entry_id": entry_id}
             for period, start in starts.items()
             for source in (SOURCE_OF_KIND[kind], ALL_SOURCES)]
-    statement = _add_up(_insert()(T).values(rows))
+    statement = _add_up(dialect_insert(dialect_name(db.session))(T).values(rows))
     after = db.session.execute(statement.returning(
         T.period, T.period_start, T.source, T.points, T.wishes_fulfilled)).all()
     teams = db.session.scalars(sa.select(TeamMember.team_id).where(
@@ -106,7 +95,7 @@ def record(community_id: int, user_id: int, kind: str, amount: int, entry_id: in
         elif before_points > 0:
             recount.append((period, start, source))  # no longer counted: sum the others
     if increments:
-        db.session.execute(_add_up(_insert()(T).values(increments)))
+        db.session.execute(_add_up(dialect_insert(dialect_name(db.session))(T).values(increments)))
     if recount:
         recount_teams(community_id, teams, recount)
 

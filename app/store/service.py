@@ -13,13 +13,12 @@ import secrets
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.communities import access
 from app.db import (
     change_community_settings,
     community_settings,
+    dialect_insert,
     dialect_name,
     insert_unless_present,
     utcnow,
@@ -161,7 +160,7 @@ def _why_not_redeemable(reward_id: int, check_access: bool) -> Exception:
 def _insert_redemption(**values) -> Redemption:
     """Insert the redemption with a fresh pickup code; the unique index, not a lookup, says
     whether a code is taken (a clash, about one in 10^14, draws another)."""
-    insert = (postgresql_insert if dialect_name(db.session) == "postgresql" else sqlite_insert)
+    insert = dialect_insert(dialect_name(db.session))
     while True:
         redemption = db.session.scalar(
             insert(Redemption).values(pickup_code=_new_pickup_code(), **values)
